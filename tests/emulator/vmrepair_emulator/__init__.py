@@ -1,0 +1,1 @@
+"""Local Azure + repair-VM world for testing vmrepair.azure (see ../ARCHITECTURE.md)."""

@@ -1,0 +1,425 @@
+"""Scenario files (scenarios/<name>.yaml): load, validate, fill defaults.
+
+The schema is documented for users in ../README.md and for the emulator's parts in
+../ARCHITECTURE.md. Validated specs are plain dicts with every key present, so the
+providers (compute, disks) can take them as they are.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+DEFAULT_SUBSCRIPTION_ID = "6a3bb0c2-4f4e-4e1b-9d7a-0c2f1c5b1e01"
+DEFAULT_TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
+DEFAULT_LOCATION = "westeurope"
+DEFAULT_LATENCY_SCALE = 0.01
+BUILTIN_ROLES = ("Owner", "Contributor", "Reader")
+
+_HEX = re.compile(r"^0x[0-9a-fA-F]{1,16}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,88}[A-Za-z0-9_()-]?$")
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid; the message names the file and the offending key."""
+
+
+_REQUIRED = object()
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    subscription_id: str
+    tenant_id: str
+    location: str
+    latency_scale: float
+    principals: list[dict[str, Any]]
+    resource_groups: list[dict[str, Any]]
+    virtual_networks: list[dict[str, Any]]
+    virtual_machines: list[dict[str, Any]]
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+# ---- small declarative checker -------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> ScenarioError:
+        return ScenarioError(f"{self.source}: {where}: {message}")
+
+
+Check = Callable[[_Ctx, str, Any], Any]
+
+
+def _fields(ctx: _Ctx, where: str, data: Any, spec: dict[str, tuple[Any, Check | None]]) -> dict[str, Any]:
+    """Check a mapping against spec {key: (default or _REQUIRED, checker)}; unknown keys fail."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ctx.fail(where, f"expected a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(spec))
+    if unknown:
+        raise ctx.fail(f"{where}.{unknown[0]}" if where else unknown[0],
+                       f"unknown key (allowed: {', '.join(sorted(spec))})")
+    out: dict[str, Any] = {}
+    for key, (default, check) in spec.items():
+        here = f"{where}.{key}" if where else key
+        if key in data:
+            value = data[key]
+            out[key] = check(ctx, here, value) if check and value is not None else value
+        elif default is _REQUIRED:
+            raise ctx.fail(here, "required key is missing")
+        else:
+            out[key] = default() if callable(default) else default
+    return out
+
+
+def _str(ctx: _Ctx, where: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ctx.fail(where, f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _name(ctx: _Ctx, where: str, value: Any) -> str:
+    text = _str(ctx, where, value)
+    if not _NAME.match(text):
+        raise ctx.fail(where, f"{text!r} is not a valid Azure resource name")
+    return text
+
+
+def _uuid(ctx: _Ctx, where: str, value: Any) -> str:
+    text = _str(ctx, where, value)
+    if not _UUID.match(text):
+        raise ctx.fail(where, f"{text!r} is not a GUID")
+    return text.lower()
+
+
+def _hexcode(ctx: _Ctx, where: str, value: Any) -> str:
+    text = _str(ctx, where, value)
+    if not _HEX.match(text):
+        raise ctx.fail(where, f"{text!r} is not a hex code like 0xC000021A")
+    return "0x" + text[2:].upper()
+
+
+def _number(minimum: float = 0, integer: bool = False) -> Check:
+    def check(ctx: _Ctx, where: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            raise ctx.fail(where, f"expected {'an integer' if integer else 'a number'}, got {value!r}")
+        if value < minimum:
+            raise ctx.fail(where, f"must be >= {minimum}, got {value!r}")
+        return value
+
+    return check
+
+
+def _bool(ctx: _Ctx, where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.fail(where, f"expected true/false, got {value!r}")
+    return value
+
+
+def _choice(*options: Any) -> Check:
+    def check(ctx: _Ctx, where: str, value: Any) -> Any:
+        for option in options:
+            if str(value).lower() == str(option).lower():
+                return option
+        raise ctx.fail(where, f"{value!r} is not one of {', '.join(map(str, options))}")
+
+    return check
+
+
+def _tags(ctx: _Ctx, where: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ctx.fail(where, "expected a mapping of tag name to value")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _list(item: Check) -> Check:
+    def check(ctx: _Ctx, where: str, value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ctx.fail(where, f"expected a list, got {type(value).__name__}")
+        return [item(ctx, f"{where}[{i}]", v) for i, v in enumerate(value)]
+
+    return check
+
+
+def _network(ctx: _Ctx, where: str, value: Any) -> str:
+    text = _str(ctx, where, value)
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ctx.fail(where, f"{text!r} is not a CIDR prefix ({exc})") from None
+    if not net.subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
+        raise ctx.fail(where, f"{text} is outside 127.0.0.0/8; the emulator's VM addresses must be "
+                              "loopback addresses so the controller can reach them")
+    return text
+
+
+# ---- the schema ----------------------------------------------------------------------------
+
+
+def _principal(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    spec = {
+        "client_id": (_REQUIRED, _uuid),
+        "secret": ("generated", _str),
+        "display_name": (None, _str),
+        "role": ("Owner", _role),
+    }
+    return _fields(ctx, where, value, spec)
+
+
+def _role(ctx: _Ctx, where: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return _choice(*BUILTIN_ROLES)(ctx, where, value)
+    return _fields(ctx, where, value, {
+        "name": ("Custom", _str),
+        "actions": (list, _list(_str)),
+        "not_actions": (list, _list(_str)),
+    })
+
+
+def _resource_group(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name": (_REQUIRED, _name),
+        "location": (None, _str),
+        "tags": (dict, _tags),
+    })
+
+
+def _subnet(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name": (_REQUIRED, _name),
+        "address_prefix": (_REQUIRED, _network),
+    })
+
+
+def _vnet(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "resource_group": (_REQUIRED, _name),
+        "name": (_REQUIRED, _name),
+        "location": (None, _str),
+        "address_prefixes": (_REQUIRED, _list(_network)),
+        "subnets": (list, _list(_subnet)),
+        "tags": (dict, _tags),
+    })
+
+
+def _memory_dump(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "path": ("Windows/MEMORY.DMP", _str),
+        "size_mb": (16, _number(1)),
+        "dump_type": ("kernel", _choice("full", "kernel", "bitmap")),
+        "bugcheck_code": (None, _hexcode),
+        "bugcheck_parameters": (lambda: ["0x0", "0x0", "0x0", "0x0"], _list(_hexcode)),
+        "system_time": ("2026-11-20T03:14:15Z", _str),
+        "processors": (2, _number(1, integer=True)),
+    })
+
+
+def _minidump(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name": (_REQUIRED, _str),
+        "size_kb": (256, _number(1)),
+        "bugcheck_code": (None, _hexcode),
+    })
+
+
+def _file_entry(ctx: _Ctx, where: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    return _fields(ctx, where, value, {"size_kb": (_REQUIRED, _number(0))})
+
+
+def _files(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.fail(where, "expected a mapping of path to {size_kb: N} or literal text")
+    return {str(k).replace("\\", "/"): _file_entry(ctx, f"{where}.{k}", v) for k, v in value.items()}
+
+
+def _os_disk(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name": (None, _name),
+        "size_gb": (None, _number(1, integer=True)),
+        "sku": ("Premium_LRS", _choice("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "UltraSSD_LRS",
+                                       "Premium_ZRS", "StandardSSD_ZRS", "PremiumV2_LRS")),
+        "volume_size_mb": (64, _number(16, integer=True)),
+        "memory_dump": (None, _memory_dump),
+        "minidumps": (list, _list(_minidump)),
+        "files": (dict, _files),
+    })
+
+
+def _vm(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name": (_REQUIRED, _name),
+        "resource_group": (_REQUIRED, _name),
+        "location": (None, _str),
+        "size": ("Standard_D2s_v3", _str),
+        "os_type": ("Windows", _choice("Windows", "Linux")),
+        "zone": (None, _choice("1", "2", "3")),
+        "hyper_v_generation": ("V2", _choice("V1", "V2")),
+        "security_type": (None, _choice("TrustedLaunch", "ConfidentialVM")),
+        "power_state": ("running", _choice("running", "stopped", "deallocated")),
+        "subnet": (None, _str),
+        "private_ip": (None, _str),
+        "computer_name": (None, _str),
+        "admin_username": ("vmadmin", _str),
+        "os_build": (None, _str),
+        "product": (None, _str),
+        "boot_diagnostics": ("managed", _choice("managed", "custom", "disabled")),
+        "stop_code": (None, _hexcode),
+        "ems": (None, _bool),
+        "tags": (dict, _tags),
+        "os_disk": (dict, _os_disk),
+    })
+
+
+_TOP = {
+    "name": (_REQUIRED, _str),
+    "description": ("", _str),
+    "subscription_id": (DEFAULT_SUBSCRIPTION_ID, _uuid),
+    "tenant_id": (DEFAULT_TENANT_ID, _uuid),
+    "location": (DEFAULT_LOCATION, _str),
+    "latency_scale": (DEFAULT_LATENCY_SCALE, _number(0)),
+    "principals": (None, _list(_principal)),
+    "resource_groups": (list, _list(_resource_group)),
+    "virtual_networks": (list, _list(_vnet)),
+    "virtual_machines": (list, _list(_vm)),
+}
+
+
+# ---- cross-field rules and derived defaults ------------------------------------------------
+
+
+def _fill_and_cross_check(ctx: _Ctx, top: dict[str, Any]) -> None:
+    if not top["principals"]:
+        # One Owner principal; the client id is stable per scenario, the secret random at start.
+        top["principals"] = [{"client_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"vmrepair-emulator:{top['name']}")),
+                              "secret": "generated", "display_name": None, "role": "Owner"}]
+    for i, principal in enumerate(top["principals"]):
+        principal["display_name"] = principal["display_name"] or f"vmrepair-test-{i}"
+
+    groups: dict[str, dict[str, Any]] = {}
+    for i, rg in enumerate(top["resource_groups"]):
+        rg["location"] = rg["location"] or top["location"]
+        if rg["name"].lower() in groups:
+            raise ctx.fail(f"resource_groups[{i}].name", f"duplicate resource group {rg['name']!r}")
+        groups[rg["name"].lower()] = rg
+
+    subnets: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for i, vnet in enumerate(top["virtual_networks"]):
+        where = f"virtual_networks[{i}]"
+        rg = groups.get(vnet["resource_group"].lower())
+        if rg is None:
+            raise ctx.fail(f"{where}.resource_group", f"no resource group {vnet['resource_group']!r} in resource_groups")
+        vnet["location"] = vnet["location"] or rg["location"]
+        spaces = [ipaddress.ip_network(p) for p in vnet["address_prefixes"]]
+        for j, subnet in enumerate(vnet["subnets"]):
+            net = ipaddress.ip_network(subnet["address_prefix"])
+            if not any(net.subnet_of(space) for space in spaces):  # type: ignore[arg-type]
+                raise ctx.fail(f"{where}.subnets[{j}].address_prefix",
+                               f"{net} is not inside the network's address_prefixes {vnet['address_prefixes']}")
+            key = f"{vnet['name']}/{subnet['name']}".lower()
+            if key in subnets:
+                raise ctx.fail(f"{where}.subnets[{j}].name", f"duplicate subnet {key!r}")
+            subnets[key] = (vnet, subnet)
+
+    names: set[tuple[str, str]] = set()
+    for i, vm in enumerate(top["virtual_machines"]):
+        where = f"virtual_machines[{i}]"
+        rg = groups.get(vm["resource_group"].lower())
+        if rg is None:
+            raise ctx.fail(f"{where}.resource_group", f"no resource group {vm['resource_group']!r} in resource_groups")
+        if (vm["resource_group"].lower(), vm["name"].lower()) in names:
+            raise ctx.fail(f"{where}.name", f"duplicate virtual machine {vm['name']!r}")
+        names.add((vm["resource_group"].lower(), vm["name"].lower()))
+        vm["location"] = vm["location"] or rg["location"]
+        if vm["subnet"] is None:
+            if len(subnets) != 1:
+                raise ctx.fail(f"{where}.subnet", "required when the scenario has more or fewer than one subnet")
+            vm["subnet"] = next(f"{v['name']}/{s['name']}" for v, s in subnets.values())
+        if vm["subnet"].lower() not in subnets:
+            raise ctx.fail(f"{where}.subnet", f"{vm['subnet']!r} is not a <vnet>/<subnet> of virtual_networks")
+        vnet, subnet = subnets[vm["subnet"].lower()]
+        if vnet["location"].lower() != vm["location"].lower():
+            raise ctx.fail(f"{where}.subnet", f"network {vnet['name']!r} is in {vnet['location']}, the VM in {vm['location']}")
+        if vm["private_ip"] is not None:
+            try:
+                inside = ipaddress.ip_address(vm["private_ip"]) in ipaddress.ip_network(subnet["address_prefix"])
+            except ValueError:
+                inside = False
+            if not inside:
+                raise ctx.fail(f"{where}.private_ip", f"{vm['private_ip']!r} is not an address of {subnet['address_prefix']}")
+        windows = vm["os_type"] == "Windows"
+        vm["computer_name"] = vm["computer_name"] or vm["name"].upper()[:15]
+        vm["os_build"] = vm["os_build"] or ("20348" if windows else "")
+        vm["product"] = vm["product"] or ("Windows Server 2022 Datacenter" if windows else "Ubuntu Server 22.04 LTS")
+        if vm["ems"] is None:
+            vm["ems"] = windows  # Azure's Windows marketplace images ship with SAC/EMS on
+        disk = vm["os_disk"]
+        suffix = hashlib.sha1(f"{top['name']}/{vm['resource_group']}/{vm['name']}".encode()).hexdigest()[:32]
+        disk["name"] = disk["name"] or f"{vm['name']}_OsDisk_1_{suffix}"
+        disk["size_gb"] = disk["size_gb"] or (127 if windows else 30)
+        disk["os_type"] = vm["os_type"]
+        disk["hyper_v_generation"] = vm["hyper_v_generation"]
+        if disk["memory_dump"] is not None and disk["memory_dump"]["bugcheck_code"] is None:
+            disk["memory_dump"]["bugcheck_code"] = vm["stop_code"] or "0xC000021A"
+        for minidump in disk["minidumps"]:
+            minidump["bugcheck_code"] = minidump["bugcheck_code"] or vm["stop_code"] or "0xC000021A"
+        used_mb = (disk["memory_dump"]["size_mb"] if disk["memory_dump"] else 0)
+        used_mb += sum(m["size_kb"] for m in disk["minidumps"]) / 1024
+        used_mb += sum(f["size_kb"] if isinstance(f, dict) else len(f) / 1024 for f in disk["files"].values()) / 1024
+        if used_mb > disk["volume_size_mb"] * 0.85:
+            raise ctx.fail(f"{where}.os_disk.volume_size_mb",
+                           f"{disk['volume_size_mb']} MB cannot hold the {used_mb:.1f} MB of files asked for "
+                           "(leave ~15% for NTFS metadata)")
+
+
+def parse_scenario(data: Any, source: str = "<scenario>", expected_name: str | None = None) -> Scenario:
+    ctx = _Ctx(source)
+    top = _fields(ctx, "", data, _TOP)
+    if expected_name is not None and top["name"] != expected_name:
+        raise ctx.fail("name", f"{top['name']!r} must equal the file name {expected_name!r}")
+    _fill_and_cross_check(ctx, top)
+    return Scenario(**top, raw=data)
+
+
+def scenario_path(name: str, directory: Path = SCENARIO_DIR) -> Path:
+    return directory / f"{name}.yaml"
+
+
+def load_scenario(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Scenario:
+    """Load scenarios/<name>.yaml (or a path to a .yaml file)."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = scenario_path(str(name_or_path), directory)
+    if not path.is_file():
+        known = ", ".join(list_scenarios(directory)) or "none"
+        raise ScenarioError(f"no scenario file {path} (known scenarios: {known})")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    scenario = parse_scenario(data, source=str(path), expected_name=path.stem)
+    scenario.path = path
+    return scenario
+
+
+def list_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(directory).glob("*.yaml"))
