@@ -1,0 +1,131 @@
+"""The whole 0xC000021A procedure, through the real ansible-playbook, against the emulator."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, writes_in
+
+SCENARIOS = ROOT / "tests" / "emulator" / "scenarios"
+PLAYBOOK = "vmrepair.azure.collect_dump"
+TAG = "vmrepair-repair-id"
+
+
+def scenario_vm(scenario: str, name: str) -> dict:
+    spec = yaml.safe_load((SCENARIOS / f"{scenario}.yaml").read_text())
+    return next(vm for vm in spec["virtual_machines"] if vm["name"] == name)
+
+
+def creating(records: list[dict]) -> list[dict]:
+    """Requests that create or change resources (retrieveBootDiagnosticsData is a POST that reads)."""
+    return [r for r in writes_in(records) if r.get("operation") != "VirtualMachines_RetrieveBootDiagnosticsData"]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def test_collects_verified_dump_and_leaves_nothing(emulator_for, run_playbook, tmp_path):
+    emulator = emulator_for("c21a-with-dump")
+    disks_before = emulator.control("disks")
+    since = len(emulator.requests())
+
+    run = run_playbook(emulator, PLAYBOOK, "-e", "vm_name=web-01", "-e", "resource_group=prod-rg")
+    assert run.returncode == 0, run.output[-6000:]
+
+    spec = scenario_vm("c21a-with-dump", "web-01")["os_disk"]["memory_dump"]
+    out = tmp_path / "out" / "web-01"
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "succeeded"
+
+    fetched = report["fetched"]
+    dump_file = Path(fetched["dest"])
+    assert dump_file.parent == out and dump_file.name == "MEMORY.DMP"
+    assert dump_file.stat().st_size == spec["size_mb"] * 1024 * 1024 == fetched["size"]
+    # The controller's own hash of the file equals the hash the repair VM computed.
+    assert sha256_of(dump_file) == fetched["sha256"] == fetched["remote_sha256"]
+
+    header = report["dump"]
+    assert header["bugcheck_code"].lower() == spec["bugcheck_code"].lower()
+    assert [int(p, 16) for p in header["bugcheck_parameters"]] == [int(p, 16) for p in spec["bugcheck_parameters"]]
+
+    # The demo's closing lines say where the dump is, its hash, the bugcheck and the cleanup result.
+    assert str(dump_file) in run.stdout
+    assert fetched["sha256"] in run.stdout
+    assert "remaining in the subscription: none" in run.stdout
+    assert (out / "report.html").is_file()
+
+    # Nothing tagged with the repair id remains, and the repair VM's secrets are gone from disk.
+    repair_id = report["repair"]["repair_id"]
+    assert report["cleanup"]["remaining"] == []
+    assert emulator.tagged(TAG, repair_id) == []
+    assert not (out / "admin-password").exists()
+
+    # The source VM's OS disk was read (snapshot source) and never written.
+    disks_after = emulator.control("disks")
+    source_disk = next(d for d in disks_before if "web-01_osdisk" in d.lower())
+    assert disks_after[source_disk]["sha256"] == disks_before[source_disk]["sha256"]
+    assert disks_after[source_disk]["writes"] == []
+
+    records = emulator.requests()[since:]
+    by_service = {}
+    for record in records:
+        by_service.setdefault(record["service"], []).append(record)
+    # Real azure-identity got the token, the real SDK drove ARM, real pywinrm spoke WinRM (NTLM),
+    # Azurite served boot diagnostics.
+    assert any("azsdk-python-identity" in r.get("user_agent", "") for r in by_service["identity"])
+    arm_agents = {r.get("user_agent", "") for r in by_service["arm"]}
+    assert any("azsdk-python-mgmt-compute" in a for a in arm_agents)
+    assert any("vmrepair.azure" in a for a in arm_agents)
+    assert any("Python WinRM client" in r.get("user_agent", "") for r in by_service["winrm"])
+    assert {r.get("winrm_action") for r in by_service["winrm"]} >= {"Create", "Command", "Receive", "Delete"}
+    assert any(r.get("principal", "").lower().endswith("vmrepair") for r in by_service["winrm"])
+    assert any("serial" in r["path"].lower() for r in emulator.control("requests", service="blob"))
+    operations = {r.get("operation") for r in by_service["arm"]}
+    assert {"Snapshots_CreateOrUpdate", "Disks_CreateOrUpdate", "VirtualMachines_CreateOrUpdate",
+            "VirtualMachines_RunCommand", "VirtualMachines_RetrieveBootDiagnosticsData"} <= operations
+
+
+@pytest.mark.parametrize(
+    ("scenario", "extra", "message"),
+    [
+        ("c21a-with-dump", ["-e", "vm_name=no-such-vm", "-e", "resource_group=prod-rg"],
+         "'no-such-vm' was not found in resource group 'prod-rg'"),
+        ("c21a-with-dump", ["-e", "vm_name=web-01", "-e", "resource_group=no-such-rg"],
+         "no-such-rg"),
+        ("linux-vm", ["-e", "vm_name=lnx-01", "-e", "resource_group=prod-rg"],
+         "is a Linux VM"),
+        ("bootdiag-off", ["-e", "vm_name=web-02", "-e", "resource_group=prod-rg"],
+         "Boot diagnostics are off"),
+        ("healthy-vm", ["-e", "vm_name=app-01", "-e", "resource_group=prod-rg"],
+         "does not show stop error 0xC000021A"),
+    ],
+    ids=["vm-missing", "group-missing", "linux", "bootdiag-off", "no-stop-code"],
+)
+def test_bad_input_fails_before_creating_anything(emulator_for, run_playbook, scenario, extra, message):
+    emulator = emulator_for(scenario)
+    since = len(emulator.requests("arm"))
+    run = run_playbook(emulator, PLAYBOOK, *extra)
+    assert run.returncode != 0
+    assert message in run.output
+    assert creating(emulator.requests("arm")[since:]) == []
+
+
+def test_wrong_credentials_fail_with_a_clear_message_and_no_secret(emulator_for, run_playbook):
+    emulator = emulator_for("c21a-with-dump")
+    since = len(emulator.requests("arm"))
+    wrong = "not-the-secret-" + "x" * 12
+    run = run_playbook(emulator, PLAYBOOK, "-e", "vm_name=web-01", "-e", "resource_group=prod-rg",
+                       env={"AZURE_SECRET": wrong})
+    assert run.returncode != 0
+    assert "AADSTS7000215" in run.output or "invalid client secret" in run.output.lower()
+    assert wrong not in run.output
+    assert creating(emulator.requests("arm")[since:]) == []
