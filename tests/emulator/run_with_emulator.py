@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start the emulator with a scenario, run one command with its environment, stop the emulator.
 
     run_with_emulator.py --scenario c21a-with-dump --state-dir DIR -- ansible-playbook ...

@@ -1,7 +1,6 @@
 """Integration fixtures: a real emulator process per scenario, real ansible-playbook runs against it."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -105,7 +104,7 @@ def run_playbook(tmp_path):
         run_env.update(env or {})
         command = [str(Path(sys.executable).with_name("ansible-playbook")), playbook,
                    "-e", f"output_dir={tmp_path / 'out'}", *extra_args]
-        done = subprocess.run(command, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
         return PlaybookRun(done.returncode, done.stdout, done.stderr)
 
     return run

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run ansible-test sanity on a copy of the collection laid out as ansible_collections/vmrepair/azure.
 
 ansible-test insists on that path, and the repository root is the collection root, so the files
@@ -37,7 +36,33 @@ def copy_collection() -> None:
     subprocess.run(["git", "add", "-A"], cwd=DEST, check=True)
 
 
+PIP_VERSION = "24.2"  # the pip ansible-test bootstraps into its sanity venvs
+PIP_BOOTSTRAP = """\
+# Written by vmrepair.azure's tests/sanity/run_sanity.py. ansible-test downloads get-pip.py from a
+# host this network cannot reach; this stand-in installs pip from the pip wheel beside it, which
+# comes from PyPI. ansible-test runs it with get-pip.py's arguments (pip install options).
+import os, runpy, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), {wheel!r}))
+# --no-setuptools / --no-wheel are get-pip.py's own options: nothing extra is installed here anyway.
+sys.argv = ["pip", "install"] + [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+runpy.run_module("pip", run_name="__main__", alter_sys=True)
+"""
+
+
+def ensure_pip_bootstrap() -> None:
+    cache = Path.home() / ".ansible" / "test" / "cache"
+    script = cache / f"get_pip_{PIP_VERSION.replace('.', '_')}.py"
+    wheel = f"pip-{PIP_VERSION}-py3-none-any.whl"
+    if script.exists() and (cache / wheel).exists():
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+                    "-d", str(cache), f"pip=={PIP_VERSION}"], check=True)
+    script.write_text(PIP_BOOTSTRAP.format(wheel=wheel))
+
+
 def main() -> int:
+    ensure_pip_bootstrap()
     copy_collection()
     ansible_test = Path(sys.executable).with_name("ansible-test")
     command = [str(ansible_test), "sanity", "--python", f"{sys.version_info[0]}.{sys.version_info[1]}",
