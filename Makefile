@@ -57,9 +57,13 @@ integration: deps
 sanity: deps
 	$(PY) tests/sanity/run_sanity.py
 
+lint: deps
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint roles playbooks
+	$(VENV)/bin/antsibull-changelog lint
+
 test: deps
 	$(PY) -m pytest -q tests/unit tests/emulator/tests tests/integration
-	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory sanity lint
 
 bench: deps
 	$(PY) bench/run.py

@@ -216,7 +216,7 @@ class ArmApp:
             match = route.regex.match(request.path)
             if not match:
                 continue
-            if route.method == request.method or (route.method == "GET" and request.method == "HEAD" and False):
+            if route.method == request.method:
                 return route, match.groupdict()
             path_matched.append(route)
         if path_matched:
