@@ -263,20 +263,15 @@ def plan_credential(
     # auto: a complete service principal from options/environment, else the credential file,
     # else azure-identity's DefaultAzureCredential (environment, workload identity, managed identity, CLI).
     values = merged(given, from_env)
-    if values["secret"] or (values["client_id"] and values["tenant"] and not _profile_exists(read_profile, path, profile_name)):
-        if values["secret"]:
-            _require_service_principal(values, "the options or the environment")
-            return _plan("client_secret", values, "options or environment")
-    profile = read_profile(path, profile_name) if not values["secret"] else None
+    if values["secret"]:
+        _require_service_principal(values, "the options or the environment")
+        return _plan("client_secret", values, "options or environment")
+    profile = read_profile(path, profile_name)
     if profile and profile.get("secret"):
         values = merged(given, from_env, profile)
         _require_service_principal(values, f"the credential file {path} [{profile_name}]")
         return _plan("client_secret", values, f"credential file {path} [{profile_name}]")
     return _plan("default", values, "DefaultAzureCredential")
-
-
-def _profile_exists(read_profile: Callable[[str, str], dict[str, str] | None], path: str, name: str) -> bool:
-    return read_profile(path, name) is not None
 
 
 def _plan(kind: str, values: Mapping[str, Any], source: str) -> CredentialPlan:
