@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, writes_in
+from harness import ROOT, writes_in
 
 SCENARIOS = ROOT / "tests" / "emulator" / "scenarios"
 PLAYBOOK = "vmrepair.azure.collect_dump"
