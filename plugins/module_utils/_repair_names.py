@@ -13,6 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import AzureInputError
+
 TAG_REPAIR_ID = "vmrepair-repair-id"
 TAG_SOURCE_VM = "vmrepair-source-vm"
 # SHA-256 of the WinRM certificate the repair VM presented through Run Command (the pin).
@@ -27,7 +29,7 @@ _RESOURCE_GROUP_NAME_MAX = 90
 _REPAIR_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 
-class RepairNameError(ValueError):
+class RepairNameError(AzureInputError):
     """A repair id or name that Azure would refuse."""
 
 

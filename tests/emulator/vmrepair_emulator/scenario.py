@@ -376,6 +376,7 @@ def _fill_and_cross_check(ctx: _Ctx, top: dict[str, Any]) -> None:
         disk["name"] = disk["name"] or f"{vm['name']}_OsDisk_1_{suffix}"
         disk["size_gb"] = disk["size_gb"] or (127 if windows else 30)
         disk["os_type"] = vm["os_type"]
+        disk["os_build"] = vm["os_build"]  # written into the dumps' headers by the disk builder
         disk["hyper_v_generation"] = vm["hyper_v_generation"]
         if disk["memory_dump"] is not None and disk["memory_dump"]["bugcheck_code"] is None:
             disk["memory_dump"]["bugcheck_code"] = vm["stop_code"] or "0xC000021A"

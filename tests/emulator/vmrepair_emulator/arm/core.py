@@ -266,6 +266,10 @@ class ArmApp:
         group = self.world.get_resource_group(rg)
         if group is None:
             raise resource_group_not_found(rg)
+        if ctx.method in ("PUT", "PATCH", "POST") and group["properties"].get("provisioningState") == "Deleting":
+            raise ArmError(409, "ResourceGroupBeingDeleted",
+                           f"The resource group '{group['name']}' is in deprovisioning state and cannot perform this "
+                           "operation.")
 
     def _apply_throttling(self, ctx: ArmRequest, principal: str, headers: dict[str, str]) -> None:
         kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(ctx.method, "writes")

@@ -7,6 +7,7 @@ The status/Location URLs are answered here for Compute, Disk RP, Network and Res
 from __future__ import annotations
 
 import heapq
+import math
 import itertools
 import statistics
 import threading
@@ -162,10 +163,14 @@ class LroManager:
             self._cond.notify()
         self._thread.join(timeout=5)
 
-    def retry_after(self, op: Operation) -> float:
-        """Scaled Retry-After, never beyond the time left (plus a hair) and never 0 (0 means 'default 30 s' to the SDK)."""
+    def retry_after(self, op: Operation) -> int:
+        """Scaled Retry-After in whole seconds (>= 1), never far beyond the time left.
+
+        Whole seconds because the SDKs deserialize the header as int; never 0 because
+        azure-core then falls back to its 30 s default polling interval.
+        """
         scaled = op.retry_after_base * self.world.knobs.latency_scale
-        return max(0.01, min(scaled, op.remaining() + 0.01))
+        return max(1, math.ceil(min(scaled, op.remaining())))
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -205,9 +210,8 @@ class LroManager:
 # ---- URLs and responses -----------------------------------------------------------------------
 
 
-def _format_seconds(seconds: float) -> str:
-    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "0") else "0.01"
+def _format_seconds(seconds: int) -> str:
+    return str(int(seconds))
 
 
 def status_url(ctx: ArmRequest, op: Operation) -> str:

@@ -1,0 +1,783 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the vmrepair.azure collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The repair VM: a copy of the broken OS disk attached to a fresh Windows VM reachable over
+WinRM/HTTPS with a certificate pinned through the authenticated control plane.
+
+Order of work (independent operations run together):
+
+    resource group  +  snapshot of the source OS disk          (together)
+    NIC in the subnet  +  disk copy from the snapshot          (together)
+    repair VM (image OS disk, disk copy at LUN 0, the NIC)
+    Run Command enable_winrm_https -> certificate; its SHA-256 pinned in a tag on the VM
+
+The snapshot and the disk copy live in the source VM's resource group (as `az vm repair` does,
+so that a later OS-disk swap finds the copy beside the VM); the rest lives in the repair
+resource group. Everything is tagged with the repair id and the source VM id. Every name comes
+from the repair id, so a re-run GETs what exists and creates only what is missing. The source
+OS disk is only ever the source of the snapshot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import (
+    AzureClients,
+    as_json,
+    parse_resource_id,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import (
+    AzureInputError,
+    AzureNotFoundError,
+    AzureOperationError,
+    VmrepairError,
+    scrub,
+    translate_azure_error,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._cleanup import (
+    TaggedResource,
+    delete_in_order,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._repair_names import (
+    TAG_REPAIR_ID,
+    TAG_WINRM_SHA256,
+    RepairNames,
+    default_repair_id,
+    repair_tags,
+    validate_repair_id,
+    vm_resource_id,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._waiters import (
+    Deadline,
+    Pending,
+    provisioning_poller,
+    provisioning_state,
+    wait_all,
+    wait_one,
+)
+
+DEFAULT_IMAGE = "MicrosoftWindowsServer:WindowsServer:2022-datacenter-azure-edition:latest"
+DEFAULT_VM_SIZE = "Standard_D2s_v3"
+DEFAULT_ADMIN_USERNAME = "vmrepair"
+WINRM_PORT = 5986
+WINRM_SCRIPT = "enable_winrm_https"
+REPAIR_OS_DISK_SKU = "StandardSSD_LRS"  # works with every VM size, premium-capable or not
+
+TYPE_RESOURCE_GROUP = "Microsoft.Resources/resourceGroups"
+TYPE_SNAPSHOT = "Microsoft.Compute/snapshots"
+TYPE_DISK = "Microsoft.Compute/disks"
+TYPE_NIC = "Microsoft.Network/networkInterfaces"
+TYPE_VM = "Microsoft.Compute/virtualMachines"
+
+# Azure's documented rules for a Windows admin account (OSProfile.adminUsername / adminPassword).
+DISALLOWED_USERNAMES = frozenset((
+    "administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123", "a",
+    "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner", "root",
+    "server", "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5",
+))
+DISALLOWED_PASSWORDS = frozenset((
+    "abc@123", "P@$$w0rd", "P@ssw0rd", "P@ssword123", "Pa$$word", "pass@word1", "Password!", "Password1",
+    "Password22", "iloveyou!",
+))
+
+# States in which a resource is still being created or changed by someone (an earlier run).
+IN_PROGRESS_STATES = ("creating", "updating", "accepted", "running", "provisioning")
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepairRequest:
+    resource_group: str
+    vm_name: str
+    admin_password: str | None = None
+    repair_id: str | None = None
+    repair_resource_group: str | None = None
+    subnet_id: str | None = None
+    vm_size: str = DEFAULT_VM_SIZE
+    admin_username: str = DEFAULT_ADMIN_USERNAME
+    image: str = DEFAULT_IMAGE
+    keep_resources: bool = False
+    timeout: int = 1800
+
+    def __repr__(self) -> str:  # never show the password
+        return f"RepairRequest(resource_group={self.resource_group!r}, vm_name={self.vm_name!r}, repair_id={self.repair_id!r})"
+
+
+def parse_image(image: str) -> dict[str, str]:
+    """'Publisher:Offer:Sku:Version' (as the Azure CLI writes it) or an image resource id."""
+    if image.startswith("/"):
+        return {"id": image}
+    parts = image.split(":")
+    if len(parts) != 4 or not all(parts):
+        raise AzureInputError(f"image '{image}' is neither 'Publisher:Offer:Sku:Version' nor an image resource id")
+    publisher, offer, sku, version = parts
+    return {"publisher": publisher, "offer": offer, "sku": sku, "version": version}
+
+
+def validate_admin_account(username: str, password: str | None) -> None:
+    """Azure's rules for a Windows admin account; the message never contains the password."""
+    if not username or len(username) > 20 or username.endswith(".") or username.lower() in DISALLOWED_USERNAMES:
+        raise AzureInputError(
+            f"admin_username '{username}' is not allowed on Windows: 1 to 20 characters, not ending in '.', "
+            "and not a reserved name such as administrator, admin, user, guest or root"
+        )
+    if not password:
+        raise AzureInputError("admin_password is required to create the repair VM")
+    if not 8 <= len(password) <= 123:
+        raise AzureInputError("admin_password must be 8 to 123 characters long")
+    classes = sum((
+        bool(re.search(r"[a-z]", password)),
+        bool(re.search(r"[A-Z]", password)),
+        bool(re.search(r"[0-9]", password)),
+        bool(re.search(r"[\W_]", password)),
+    ))
+    if classes < 3:
+        raise AzureInputError(
+            "admin_password must contain 3 of: lower-case letters, upper-case letters, digits, special characters"
+        )
+    if password in DISALLOWED_PASSWORDS:
+        raise AzureInputError("admin_password is one of the passwords Azure refuses as too common")
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+@dataclass
+class SourceVm:
+    """What the repair needs to know about the broken VM and its OS disk."""
+
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    zones: list[str]
+    os_disk_id: str
+    os_disk: dict[str, Any]  # REST JSON of the managed OS disk
+    security_type: str | None
+    primary_nic_id: str | None
+
+
+def source_from_json(vm: dict[str, Any], os_disk: dict[str, Any] | None) -> SourceVm:
+    """Validate the broken VM (Windows, managed OS disk) and pick out what the repair needs."""
+    name = vm.get("name") or ""
+    os_type = _dig(vm, "properties", "storageProfile", "osDisk", "osType")
+    if str(os_type).lower() != "windows":
+        raise AzureInputError(
+            f"Virtual machine '{name}' runs {os_type or 'an unknown OS'}: vmrepair.azure repairs Windows VMs only"
+        )
+    os_disk_id = _dig(vm, "properties", "storageProfile", "osDisk", "managedDisk", "id")
+    if not os_disk_id:
+        raise AzureInputError(
+            f"Virtual machine '{name}' has an unmanaged OS disk (a VHD in a storage account): "
+            "convert it to managed disks first"
+        )
+    if os_disk is None:
+        raise AzureNotFoundError(f"The OS disk of virtual machine '{name}' ({os_disk_id}) was not found")
+    security_type = _dig(os_disk, "properties", "securityProfile", "securityType") or _dig(
+        vm, "properties", "securityProfile", "securityType"
+    )
+    if security_type and str(security_type).lower().startswith("confidentialvm"):
+        raise AzureInputError(
+            f"Virtual machine '{name}' is a confidential VM ({security_type}): its OS disk cannot be attached "
+            "to a repair VM"
+        )
+    nics = _dig(vm, "properties", "networkProfile", "networkInterfaces") or []
+    primary = next((n for n in nics if _dig(n, "properties", "primary")), nics[0] if nics else None)
+    return SourceVm(
+        id=vm.get("id") or "",
+        name=name,
+        resource_group=parse_resource_id(vm.get("id") or "")["resource_group"],
+        location=vm.get("location") or "",
+        zones=list(vm.get("zones") or []),
+        os_disk_id=os_disk_id,
+        os_disk=os_disk,
+        security_type=security_type,
+        primary_nic_id=(primary or {}).get("id"),
+    )
+
+
+def subnet_of_nic(nic: dict[str, Any]) -> str | None:
+    configs = _dig(nic, "properties", "ipConfigurations") or []
+    primary = next((c for c in configs if _dig(c, "properties", "primary")), configs[0] if configs else None)
+    return _dig(primary, "properties", "subnet", "id")
+
+
+def private_ip_of_nic(nic: dict[str, Any]) -> str | None:
+    configs = _dig(nic, "properties", "ipConfigurations") or []
+    primary = next((c for c in configs if _dig(c, "properties", "primary")), configs[0] if configs else None)
+    return _dig(primary, "properties", "privateIPAddress")
+
+
+# --- request bodies (REST JSON, the shapes of Azure's API reference) ------------------------------
+
+
+def snapshot_body(source: SourceVm, tags: dict[str, str]) -> dict[str, Any]:
+    """A full snapshot of the source OS disk (reading it is all that is ever done to it)."""
+    return {
+        "location": source.location,
+        "tags": dict(tags),
+        "properties": {
+            "creationData": {"createOption": "Copy", "sourceResourceId": source.os_disk_id},
+            "incremental": False,
+        },
+    }
+
+
+def disk_copy_body(source: SourceVm, snapshot_id: str, tags: dict[str, str]) -> dict[str, Any]:
+    """A disk from the snapshot, in the source disk's zone, generation, security and encryption."""
+    disk = source.os_disk
+    properties: dict[str, Any] = {"creationData": {"createOption": "Copy", "sourceResourceId": snapshot_id}}
+    for key in ("osType", "hyperVGeneration", "securityProfile", "encryption", "encryptionSettingsCollection"):
+        value = _dig(disk, "properties", key)
+        if value:
+            properties[key] = value
+    body: dict[str, Any] = {"location": source.location, "tags": dict(tags), "properties": properties}
+    sku = _dig(disk, "sku", "name")
+    if sku:
+        body["sku"] = {"name": sku}
+    zones = disk.get("zones") or source.zones
+    if zones:
+        body["zones"] = list(zones)
+    return body
+
+
+def nic_body(location: str, subnet_id: str, tags: dict[str, str]) -> dict[str, Any]:
+    """A NIC in the subnet with a private address only (no public IP)."""
+    return {
+        "location": location,
+        "tags": dict(tags),
+        "properties": {
+            "ipConfigurations": [{
+                "name": "ipconfig1",
+                "properties": {
+                    "primary": True,
+                    "privateIPAllocationMethod": "Dynamic",
+                    "subnet": {"id": subnet_id},
+                },
+            }],
+        },
+    }
+
+
+def vm_body(
+    request: RepairRequest,
+    source: SourceVm,
+    names: RepairNames,
+    tags: dict[str, str],
+    nic_id: str,
+    disk_copy_id: str,
+    zones: list[str],
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "hardwareProfile": {"vmSize": request.vm_size},
+        "storageProfile": {
+            "imageReference": parse_image(request.image),
+            "osDisk": {
+                "name": names.os_disk,
+                "createOption": "FromImage",
+                "deleteOption": "Delete",
+                "managedDisk": {"storageAccountType": REPAIR_OS_DISK_SKU},
+            },
+            # The copy is detached, not deleted, with the VM: cleanup deletes it by its tag.
+            "dataDisks": [{
+                "lun": 0,
+                "name": names.disk_copy,
+                "createOption": "Attach",
+                "deleteOption": "Detach",
+                "managedDisk": {"id": disk_copy_id},
+            }],
+        },
+        "osProfile": {
+            "computerName": names.computer_name,
+            "adminUsername": request.admin_username,
+            "adminPassword": request.admin_password,
+            "windowsConfiguration": {
+                "provisionVMAgent": True,
+                # No patch reboots while a dump is being copied.
+                "enableAutomaticUpdates": False,
+                "patchSettings": {"patchMode": "Manual"},
+            },
+        },
+        "networkProfile": {
+            "networkInterfaces": [{"id": nic_id, "properties": {"primary": True, "deleteOption": "Delete"}}],
+        },
+        "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
+    }
+    if source.security_type and str(source.security_type).lower() == "trustedlaunch":
+        # A trusted-launch disk goes to a trusted-launch VM.
+        properties["securityProfile"] = {
+            "securityType": "TrustedLaunch",
+            "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+        }
+    body: dict[str, Any] = {"location": source.location, "tags": dict(tags), "properties": properties}
+    if zones:
+        body["zones"] = list(zones)
+    return body
+
+
+# --- the WinRM certificate -----------------------------------------------------------------------
+
+
+def run_command_streams(result: dict[str, Any]) -> tuple[str, str]:
+    """(stdout, stderr) of a RunCommandResult in REST JSON."""
+    stdout, stderr = [], []
+    for status in result.get("value") or []:
+        code = str(status.get("code") or "")
+        if "/StdOut/" in code:
+            stdout.append(status.get("message") or "")
+        elif "/StdErr/" in code:
+            stderr.append(status.get("message") or "")
+    return "\n".join(stdout), "\n".join(stderr)
+
+
+def certificate_from_der(der: bytes) -> dict[str, str]:
+    """PEM and thumbprints of a DER certificate (SHA-1 upper-case as Windows shows it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise AzureOperationError(f"The WinRM certificate is not a valid X.509 certificate: {exc}") from None
+    return {
+        "certificate_pem": certificate.public_bytes(Encoding.PEM).decode("ascii"),
+        "thumbprint_sha1": hashlib.sha1(der).hexdigest().upper(),  # nosec - Windows' thumbprint, not security
+        "thumbprint_sha256": hashlib.sha256(der).hexdigest(),
+    }
+
+
+def certificate_from_script_output(stdout: str) -> dict[str, str]:
+    """The certificate from enable_winrm_https's JSON line, checked against its own thumbprint."""
+    line = next((raw.strip() for raw in reversed(stdout.splitlines()) if raw.strip().startswith("{")), None)
+    if line is None:
+        raise AzureOperationError(f"{WINRM_SCRIPT} printed no JSON line; its output was: {stdout[:500]!r}")
+    try:
+        data = json.loads(line)
+        der = base64.b64decode(data["certificate"], validate=True)
+        thumbprint = str(data["thumbprint"]).upper()
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise AzureOperationError(f"{WINRM_SCRIPT} printed an unreadable JSON line ({exc})") from None
+    certificate = certificate_from_der(der)
+    if certificate["thumbprint_sha1"] != thumbprint:
+        raise AzureOperationError(
+            f"{WINRM_SCRIPT} reported thumbprint {thumbprint} but its certificate's is "
+            f"{certificate['thumbprint_sha1']}"
+        )
+    return certificate
+
+
+def presented_certificate(host: str, port: int = WINRM_PORT, timeout: float = 10) -> bytes | None:
+    """The DER certificate a TLS listener presents, or None when nothing answers.
+
+    The certificate is not verified here on purpose: the caller only accepts it when its SHA-256
+    equals the pin that came through the authenticated control plane (Run Command output).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                return tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return None
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Existing:
+    """What a GET found for each repair resource (REST JSON) before any change."""
+
+    resource_group: dict[str, Any] | None = None
+    snapshot: dict[str, Any] | None = None
+    disk_copy: dict[str, Any] | None = None
+    nic: dict[str, Any] | None = None
+    vm: dict[str, Any] | None = None
+    winrm_certificate: dict[str, str] | None = None  # the pinned certificate a listener presents
+
+
+def needs_create(resource: dict[str, Any] | None) -> bool:
+    """Create (PUT) when missing or when an earlier attempt failed; wait when it is in progress."""
+    if resource is None:
+        return True
+    return provisioning_state(resource) in ("failed", "canceled")
+
+
+def step(action: str, resource_type: str, name: str) -> dict[str, str]:
+    return {"action": action, "resource_type": resource_type, "name": name}
+
+
+def build_plan(existing: Existing, names: RepairNames) -> list[dict[str, str]]:
+    """The ordered operations a run would carry out, given what exists."""
+    plan = []
+    if existing.resource_group is None:
+        plan.append(step("create", TYPE_RESOURCE_GROUP, names.resource_group))
+    for resource, resource_type, name in (
+        (existing.snapshot, TYPE_SNAPSHOT, names.snapshot),
+        (existing.disk_copy, TYPE_DISK, names.disk_copy),
+        (existing.nic, TYPE_NIC, names.nic),
+        (existing.vm, TYPE_VM, names.vm),
+    ):
+        if needs_create(resource):
+            plan.append(step("create", resource_type, name))
+        elif provisioning_state(resource) in IN_PROGRESS_STATES:
+            plan.append(step("wait", resource_type, name))
+    if existing.winrm_certificate is None:
+        plan.append(step("run_command", TYPE_VM, f"{names.vm}:{WINRM_SCRIPT}"))
+        plan.append(step("update_tags", TYPE_VM, names.vm))
+    return plan
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepairRun:
+    """One run of repair_vm state=present."""
+
+    clients: AzureClients
+    request: RepairRequest
+    check_mode: bool = False
+    render_script: Callable[[str, dict[str, Any]], str] | None = None
+    probe_certificate: Callable[[str], bytes | None] = presented_certificate
+    created: list[TaggedResource] = field(default_factory=list)  # succeeded, this run
+    attempted: list[TaggedResource] = field(default_factory=list)  # PUT sent, this run
+    changed: bool = False
+
+    @property
+    def secrets(self) -> list[str]:
+        return [s for s in self.clients.secrets + [self.request.admin_password] if s]
+
+    # -- reads
+
+    def _get(self, getter: Callable[..., Any], what: str, *args: str) -> dict[str, Any] | None:
+        try:
+            return as_json(getter(*args))
+        except Exception as exc:  # pylint: disable=broad-except  # translated
+            error = translate_azure_error(exc, action=f"read {what} '{args[-1]}'", secrets=self.secrets)
+            if isinstance(error, AzureNotFoundError):
+                return None
+            raise error from None
+
+    def _owned(self, resource: dict[str, Any] | None, what: str, name: str, group: str) -> dict[str, Any] | None:
+        """A found resource, if it belongs to this repair; refuse to touch someone else's."""
+        if resource is None:
+            return None
+        if (resource.get("tags") or {}).get(TAG_REPAIR_ID) != self.repair_id:
+            raise AzureInputError(
+                f"A {what} named '{name}' already exists in resource group '{group}' but is not tagged "
+                f"{TAG_REPAIR_ID}={self.repair_id}: refusing to use or change it (choose another repair_id)"
+            )
+        return resource
+
+    def validate(self) -> None:
+        """Everything that can be checked before creating anything."""
+        request = self.request
+        clients = self.clients
+        self.source_vm_id = vm_resource_id(clients.subscription_id, request.resource_group, request.vm_name)
+        self.repair_id = validate_repair_id(request.repair_id or default_repair_id(self.source_vm_id))
+        self.names = RepairNames.for_repair(self.repair_id, request.vm_name, request.repair_resource_group)
+        parse_image(request.image)
+        validate_admin_account(request.admin_username, request.admin_password)
+        self._check_script_available()
+        if request.timeout <= 0:
+            raise AzureInputError("timeout must be a positive number of seconds")
+
+        vm = clients.get_vm(request.resource_group, request.vm_name)
+        os_disk_id = _dig(vm, "properties", "storageProfile", "osDisk", "managedDisk", "id")
+        os_disk = clients.get_by_id(os_disk_id, clients.compute.disks.get, "disk") if os_disk_id else None
+        self.source = source_from_json(vm, os_disk)
+        self.tags = repair_tags(self.repair_id, vm.get("id") or self.source_vm_id)
+        self.subnet_id = self._subnet()
+
+    def _check_script_available(self) -> None:
+        """Fail before creating anything if the WinRM script cannot be rendered here."""
+        if self.render_script is None:
+            raise VmrepairError("No script renderer was given to the repair run")
+        try:
+            self.render_script(WINRM_SCRIPT, {"subject_names": ["127.0.0.1"]})
+        except (LookupError, OSError) as exc:
+            raise VmrepairError(f"The collection's {WINRM_SCRIPT} script is not available: {exc}") from None
+
+    def _subnet(self) -> str:
+        clients = self.clients
+        if self.request.subnet_id:
+            subnet_id = self.request.subnet_id
+        else:
+            if not self.source.primary_nic_id:
+                raise AzureInputError(f"Virtual machine '{self.source.name}' has no NIC: give subnet_id")
+            nic = clients.get_by_id(self.source.primary_nic_id, clients.network.network_interfaces.get,
+                                    "network interface")
+            subnet_id = subnet_of_nic(nic or {})
+            if not subnet_id:
+                raise AzureInputError(f"Cannot find the subnet of virtual machine '{self.source.name}': give subnet_id")
+        parts = subnet_id.strip("/").split("/")
+        lowered = [p.lower() for p in parts]
+        if "virtualnetworks" not in lowered or "subnets" not in lowered:
+            raise AzureInputError(f"subnet_id '{subnet_id}' is not a subnet resource id")
+        vnet_name = parts[lowered.index("virtualnetworks") + 1]
+        subnet_name = parts[lowered.index("subnets") + 1]
+        vnet = self._get(clients.network.virtual_networks.get, "virtual network",
+                         parse_resource_id(subnet_id)["resource_group"], vnet_name)
+        subnets = [s.get("name", "").lower() for s in _dig(vnet, "properties", "subnets") or []]
+        if vnet is None or subnet_name.lower() not in subnets:
+            raise AzureNotFoundError(f"Subnet '{subnet_id}' was not found")
+        if str(vnet.get("location", "")).replace(" ", "").lower() != self.source.location.replace(" ", "").lower():
+            raise AzureInputError(
+                f"Subnet '{subnet_name}' is in {vnet.get('location')}, the VM in {self.source.location}: "
+                "the repair VM must be in the VM's region"
+            )
+        return subnet_id
+
+    def discover(self) -> Existing:
+        clients, names, source = self.clients, self.names, self.source
+        compute, network = clients.compute, clients.network
+        group = self._get(clients.resources.resource_groups.get, "resource group", names.resource_group)
+        existing = Existing(resource_group=group)
+        existing.snapshot = self._owned(
+            self._get(compute.snapshots.get, "snapshot", source.resource_group, names.snapshot),
+            "snapshot", names.snapshot, source.resource_group)
+        existing.disk_copy = self._owned(
+            self._get(compute.disks.get, "disk", source.resource_group, names.disk_copy),
+            "disk", names.disk_copy, source.resource_group)
+        if group is not None:
+            existing.nic = self._owned(
+                self._get(network.network_interfaces.get, "network interface", names.resource_group, names.nic),
+                "network interface", names.nic, names.resource_group)
+            existing.vm = self._owned(
+                self._get(compute.virtual_machines.get, "virtual machine", names.resource_group, names.vm),
+                "virtual machine", names.vm, names.resource_group)
+        if existing.vm is not None and existing.nic is not None and not needs_create(existing.vm):
+            existing.winrm_certificate = self._pinned_certificate(existing.vm, existing.nic)
+        return existing
+
+    def _pinned_certificate(self, vm: dict[str, Any], nic: dict[str, Any]) -> dict[str, str] | None:
+        """The listener's certificate, if it is the one pinned on the VM by an earlier run."""
+        pin = (vm.get("tags") or {}).get(TAG_WINRM_SHA256)
+        host = private_ip_of_nic(nic)
+        if not pin or not host:
+            return None
+        der = self.probe_certificate(host)
+        if der is None or hashlib.sha256(der).hexdigest() != pin.lower():
+            return None
+        return certificate_from_der(der)
+
+    # -- writes
+
+    def _begin(self, description: str, resource: TaggedResource, start: Callable[[], Any]) -> Pending:
+        self.attempted.append(resource)
+        self.changed = True
+        try:
+            return Pending(description, start(), subject=resource)
+        except Exception as exc:  # pylint: disable=broad-except  # translated
+            raise translate_azure_error(exc, action=description, secrets=self.secrets) from None
+
+    def _ensure(self, found: dict[str, Any] | None, resource: TaggedResource, description: str,
+                start: Callable[[], Any], get: Callable[[], Any]) -> Pending | None:
+        """A poller that ends with the resource provisioned, or None when it already is."""
+        if needs_create(found):
+            return self._begin(description, resource, start)
+        if provisioning_state(found) in IN_PROGRESS_STATES:
+            # Created by an earlier, interrupted run: wait for it, it is not this run's.
+            return Pending(f"wait for {description}", provisioning_poller(found, lambda: as_json(get()), description))
+        return None
+
+    def _wait(self, pending: list[Pending | None], deadline: Deadline) -> list[dict[str, Any] | None]:
+        """Wait for the operations together; results (REST JSON) in order, None for no operation."""
+        active = [p for p in pending if p is not None]
+        results = iter(wait_all(active, deadline, self.secrets))
+        self.created.extend(p.subject for p in active if p.subject is not None)
+        return [as_json(next(results)) if p is not None else None for p in pending]
+
+    def _resource(self, resource_type: str, group: str, name: str) -> TaggedResource:
+        provider_path = {
+            TYPE_SNAPSHOT: "Microsoft.Compute/snapshots",
+            TYPE_DISK: "Microsoft.Compute/disks",
+            TYPE_NIC: "Microsoft.Network/networkInterfaces",
+            TYPE_VM: "Microsoft.Compute/virtualMachines",
+        }[resource_type]
+        resource_id = (f"/subscriptions/{self.clients.subscription_id}/resourceGroups/{group}"
+                       f"/providers/{provider_path}/{name}")
+        return TaggedResource(id=resource_id, type=resource_type, name=name)
+
+    def execute(self, existing: Existing, deadline: Deadline) -> dict[str, Any]:
+        clients, names, source, tags = self.clients, self.names, self.source, self.tags
+        compute, network = clients.compute, clients.network
+        group_name = names.resource_group
+
+        # 1. snapshot (in the source VM's group) while the repair group is created.
+        snapshot_resource = self._resource(TYPE_SNAPSHOT, source.resource_group, names.snapshot)
+        snapshot_wait = self._ensure(
+            existing.snapshot, snapshot_resource, f"create snapshot '{names.snapshot}'",
+            lambda: compute.snapshots.begin_create_or_update(
+                source.resource_group, names.snapshot, snapshot_body(source, tags)),
+            lambda: compute.snapshots.get(source.resource_group, names.snapshot),
+        )
+        if existing.resource_group is None:
+            self._create_resource_group()
+        snapshot = self._wait([snapshot_wait], deadline)[0] or existing.snapshot
+
+        # 2. the disk copy and the NIC, together.
+        disk_resource = self._resource(TYPE_DISK, source.resource_group, names.disk_copy)
+        disk_wait = self._ensure(
+            existing.disk_copy, disk_resource, f"create disk '{names.disk_copy}'",
+            lambda: compute.disks.begin_create_or_update(
+                source.resource_group, names.disk_copy, disk_copy_body(source, snapshot["id"], tags)),
+            lambda: compute.disks.get(source.resource_group, names.disk_copy),
+        )
+        nic_resource = self._resource(TYPE_NIC, group_name, names.nic)
+        nic_wait = self._ensure(
+            existing.nic, nic_resource, f"create network interface '{names.nic}'",
+            lambda: network.network_interfaces.begin_create_or_update(
+                group_name, names.nic, nic_body(source.location, self.subnet_id, tags)),
+            lambda: network.network_interfaces.get(group_name, names.nic),
+        )
+        disk_copy, nic = self._wait([disk_wait, nic_wait], deadline)
+        disk_copy = disk_copy or existing.disk_copy
+        nic = nic or existing.nic
+
+        # 3. the repair VM.
+        vm_resource = self._resource(TYPE_VM, group_name, names.vm)
+        zones = list(disk_copy.get("zones") or source.zones)
+        vm_wait = self._ensure(
+            existing.vm, vm_resource, f"create virtual machine '{names.vm}'",
+            lambda: compute.virtual_machines.begin_create_or_update(
+                group_name, names.vm, vm_body(self.request, source, names, tags, nic["id"], disk_copy["id"], zones)),
+            lambda: compute.virtual_machines.get(group_name, names.vm),
+        )
+        vm = self._wait([vm_wait], deadline)[0] or existing.vm
+        # A NIC gets its dynamic address when it is created; re-read it if the answer lacked it.
+        private_ip = private_ip_of_nic(nic) or private_ip_of_nic(
+            self._get(network.network_interfaces.get, "network interface", group_name, names.nic) or {})
+        if not private_ip:
+            raise AzureOperationError(f"Network interface '{names.nic}' has no private IP address")
+
+        # 4. WinRM over HTTPS, its certificate through Run Command, pinned on the VM.
+        certificate = existing.winrm_certificate
+        if certificate is None:
+            certificate = self._enable_winrm(private_ip, deadline)
+            self._pin(vm, certificate["thumbprint_sha256"], deadline)
+
+        return {
+            "snapshot": {"id": snapshot.get("id"), "name": names.snapshot},
+            "disk_copy": {"id": disk_copy.get("id"), "name": names.disk_copy},
+            "repair_vm": {
+                "id": vm.get("id"),
+                "name": names.vm,
+                "computer_name": names.computer_name,
+                "private_ip": private_ip,
+                "admin_username": self.request.admin_username,
+            },
+            "winrm": dict(certificate, host=private_ip, port=WINRM_PORT),
+        }
+
+    def _create_resource_group(self) -> None:
+        names = self.names
+        group = TaggedResource(
+            id=f"/subscriptions/{self.clients.subscription_id}/resourceGroups/{names.resource_group}",
+            type=TYPE_RESOURCE_GROUP, name=names.resource_group,
+        )
+        self.attempted.append(group)
+        self.changed = True
+        try:
+            self.clients.resources.resource_groups.create_or_update(
+                names.resource_group, {"location": self.source.location, "tags": dict(self.tags)})
+        except Exception as exc:  # pylint: disable=broad-except  # translated
+            raise translate_azure_error(
+                exc, action=f"create resource group '{names.resource_group}'", secrets=self.secrets) from None
+        self.created.append(group)
+
+    def _enable_winrm(self, private_ip: str, deadline: Deadline) -> dict[str, str]:
+        from azure.mgmt.compute.models import RunCommandInput
+
+        if self.render_script is None:
+            raise VmrepairError("No script renderer was given to the repair run")
+        script = self.render_script(WINRM_SCRIPT, {"subject_names": [private_ip]})
+        description = f"run {WINRM_SCRIPT} on virtual machine '{self.names.vm}'"
+        self.changed = True
+        try:
+            poller = self.clients.compute.virtual_machines.begin_run_command(
+                self.names.resource_group, self.names.vm,
+                RunCommandInput(command_id="RunPowerShellScript", script=script.splitlines()),
+            )
+        except Exception as exc:  # pylint: disable=broad-except  # translated
+            raise translate_azure_error(exc, action=description, secrets=self.secrets) from None
+        result = as_json(wait_one(description, poller, deadline, self.secrets))
+        stdout, stderr = run_command_streams(result)
+        if stderr.strip() and "{" not in stdout:
+            raise AzureOperationError(scrub(f"{WINRM_SCRIPT} failed on '{self.names.vm}': {stderr.strip()[:2000]}",
+                                            self.secrets))
+        return certificate_from_script_output(stdout)
+
+    def _pin(self, vm: dict[str, Any], sha256: str, deadline: Deadline) -> None:
+        tags = dict(vm.get("tags") or self.tags)
+        tags[TAG_WINRM_SHA256] = sha256
+        description = f"pin the WinRM certificate on virtual machine '{self.names.vm}'"
+        try:
+            poller = self.clients.compute.virtual_machines.begin_update(
+                self.names.resource_group, self.names.vm, {"tags": tags})
+        except Exception as exc:  # pylint: disable=broad-except  # translated
+            raise translate_azure_error(exc, action=description, secrets=self.secrets) from None
+        wait_one(description, poller, deadline, self.secrets)
+
+    def rollback(self) -> dict[str, Any]:
+        """Delete what this run created (it never touches what existed before it)."""
+        resources = list(reversed(self.attempted))
+        report = delete_in_order(self.clients, resources, Deadline(self.request.timeout))
+        return {"rolled_back": report.deleted, "rollback_errors": report.errors}
+
+
+def ensure_repair_vm(
+    clients: AzureClients,
+    request: RepairRequest,
+    check_mode: bool = False,
+    render_script: Callable[[str, dict[str, Any]], str] | None = None,
+    probe_certificate: Callable[[str], bytes | None] = presented_certificate,
+) -> dict[str, Any]:
+    """What repair_vm state=present returns."""
+    run = RepairRun(clients, request, check_mode, render_script, probe_certificate)
+    deadline = Deadline(request.timeout)
+    run.validate()
+    existing = run.discover()
+    plan = build_plan(existing, run.names)
+    result: dict[str, Any] = {
+        "repair_id": run.repair_id,
+        "repair_resource_group": run.names.resource_group,
+        "source_vm": {"id": run.source.id, "name": run.source.name, "resource_group": run.source.resource_group},
+        "plan": plan,
+        "created": [],
+        "changed": any(s["action"] != "wait" for s in plan),
+    }
+    if check_mode:
+        return result
+    try:
+        result.update(run.execute(existing, deadline))
+    except Exception as exc:  # pylint: disable=broad-except  # translated, rolled back, re-raised
+        error = translate_azure_error(exc, action="create the repair VM", secrets=run.secrets)
+        error.details.setdefault("repair_id", run.repair_id)
+        error.details["created"] = [r.id for r in run.created]
+        if not request.keep_resources and run.attempted:
+            error.details.update(run.rollback())
+            error.message += " (rolled back what this run created; set keep_resources=true to keep it)"
+        raise error from None
+    result["created"] = [r.id for r in run.created]
+    result["changed"] = run.changed
+    return result

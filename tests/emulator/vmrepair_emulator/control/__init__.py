@@ -1,0 +1,1 @@
+"""Control API for tests (/_emulator/...): no ARM semantics, no authentication."""

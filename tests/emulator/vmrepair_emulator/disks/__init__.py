@@ -1,0 +1,1 @@
+"""Managed-disk backing files: fixed VHDs holding an MBR and an NTFS volume (see ARCHITECTURE.md)."""

@@ -1,0 +1,92 @@
+"""Fill a new World from its Scenario: groups, networks, and per VM its NIC, OS disk and VM resource.
+
+The VM and disk resource shapes belong to the compute provider (arm/compute/models.py:
+`seed_disk(world, vm_spec, os_disk_id)` and `seed_vm(world, vm_spec, nic_id, os_disk_id)`); the
+OS disk's backing VHD to the disks package (`disks.image.build_os_disk_image`).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .arm.network import models as network
+from .arm.resources import models as resources
+
+if TYPE_CHECKING:
+    from .world import World
+
+log = logging.getLogger(__name__)
+
+PROVIDER_MODELS = ("network", "compute")
+
+
+def _provider_models(name: str) -> Any:
+    try:
+        return importlib.import_module(f"{__package__}.arm.{name}.models")
+    except ModuleNotFoundError as exc:
+        if exc.name and f"{__package__}.arm.{name}".startswith(exc.name) or exc.name == f"{__package__}.arm.{name}.models":
+            return None
+        raise
+
+
+def register_providers(world: "World") -> None:
+    """Each provider's models.register(world) adds its cascade-delete hooks."""
+    for name in PROVIDER_MODELS:
+        models = _provider_models(name)
+        if models is not None and hasattr(models, "register"):
+            models.register(world)
+
+
+def nic_name(vm_spec: dict[str, Any]) -> str:
+    return f"{vm_spec['name']}VMNic"  # as `az vm create` names it
+
+
+def seed_world(world: "World", build_disks: bool = True, cache_dir: Path | None = None) -> None:
+    scenario = world.scenario
+    register_providers(world)
+    for rg in scenario.resource_groups:
+        resources.create_group(world, rg["name"], rg["location"], rg["tags"])
+    for vnet in scenario.virtual_networks:
+        network.put_vnet(world, vnet["resource_group"], vnet["name"], vnet["location"], vnet["address_prefixes"],
+                         vnet["subnets"], vnet["tags"])
+    compute = _provider_models("compute")
+    for vm in scenario.virtual_machines:
+        _seed_vm(world, vm, compute, build_disks, cache_dir)
+
+
+def _seed_vm(world: "World", vm: dict[str, Any], compute: Any, build_disks: bool, cache_dir: Path | None) -> None:
+    vnet_name, subnet_name = vm["subnet"].split("/", 1)
+    vnet = next(v for v in world.scenario.virtual_networks if v["name"].lower() == vnet_name.lower())
+    subnet_id = f"{network.resource_id(world, vnet['resource_group'], network.VNET, vnet['name'])}/subnets/{subnet_name}"
+    nic, _ = network.put_nic(world, vm["resource_group"], nic_name(vm), vm["location"],
+                             [{"name": "ipconfig1", "subnet_id": subnet_id, "private_ip": vm["private_ip"],
+                               "primary": True}], tags=vm["tags"])
+    os_disk_id = (f"/subscriptions/{world.subscription_id}/resourceGroups/{vm['resource_group']}/providers/"
+                  f"Microsoft.Compute/disks/{vm['os_disk']['name']}")
+    vm_id = (f"/subscriptions/{world.subscription_id}/resourceGroups/{vm['resource_group']}/providers/"
+             f"Microsoft.Compute/virtualMachines/{vm['name']}")
+    if build_disks and world.disks is not None:
+        _build_backing_vhd(world, vm, os_disk_id, cache_dir)
+    if compute is None or not hasattr(compute, "seed_vm") or not hasattr(compute, "seed_disk"):
+        log.warning("arm/compute/models.py has no seed_vm/seed_disk yet: VM %s is seeded without its VM and disk "
+                    "resources", vm["name"])
+        return
+    compute.seed_disk(world, vm, os_disk_id)
+    compute.seed_vm(world, vm, nic["id"], os_disk_id)
+    network.attach_nic_to_vm(world, nic["id"], vm_id)
+
+
+def _build_backing_vhd(world: "World", vm: dict[str, Any], os_disk_id: str, cache_dir: Path | None) -> None:
+    if vm["os_type"] == "Windows":
+        try:
+            image = importlib.import_module(f"{__package__}.disks.image")
+        except ModuleNotFoundError:
+            log.warning("vmrepair_emulator.disks.image is not available: %s has no backing VHD", os_disk_id)
+            return
+        path = image.build_os_disk_image(vm["os_disk"], Path(cache_dir or world.state_dir / "cache"))
+        world.disks.adopt(os_disk_id, path, reason="scenario OS disk")
+    else:
+        # A Linux OS disk's content is never read by the collection: an empty disk of the volume's size.
+        world.disks.create_empty(os_disk_id, vm["os_disk"]["volume_size_mb"] * 1024 * 1024, reason="scenario OS disk")

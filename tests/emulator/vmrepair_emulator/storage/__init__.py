@@ -1,0 +1,1 @@
+"""Blob storage: Azurite child process and SAS signing."""

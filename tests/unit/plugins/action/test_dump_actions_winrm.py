@@ -1,0 +1,278 @@
+"""dump_find / dump_fetch / dump_info for real: the emulator's WinRM listener (NTLM over HTTPS, the
+machine's own certificate pinned) in front of a simulated repair VM whose attached data disk is a
+real VHD with an NTFS volume holding Windows\\MEMORY.DMP and Windows\\Minidump\\*.dmp.
+
+Two levels: the transfer engine over real pywinrm shells, and ansible-playbook running the
+collection's action plugins through Ansible's own winrm connection plugin.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.vmrepair.azure.plugins.module_utils._dump_header import parse_dump_header
+from ansible_collections.vmrepair.azure.plugins.module_utils._dump_transfer import (
+    DumpTransfer,
+    RemoteFile,
+    ScriptRangeReader,
+    TransferError,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._scripts import render_script
+from ansible_collections.vmrepair.azure.plugins.module_utils._transfer_manifest import load_manifest
+from ansible_collections.vmrepair.azure.plugins.module_utils._winrm_session import (
+    WinrmSessionError,
+    WinrmShell,
+    parse_json_output,
+    settings_from_options,
+)
+
+ROOT = Path(__file__).resolve().parents[4]
+EMULATOR = ROOT / "tests" / "emulator"
+if str(EMULATOR) not in sys.path:
+    sys.path.insert(0, str(EMULATOR))
+
+pytestmark = [
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(any(shutil.which(tool) is None for tool in ("mkntfs", "ntfs-3g")) or os.geteuid() != 0,
+                       reason="building the NTFS disk image needs ntfs-3g (bindep.txt) and root for FUSE"),
+]
+
+PASSWORD = "Rep@ir-" + "".join(random.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(12))
+USER = "vmrepair"
+DUMP_PARAMS = ["0xFFFFC00012345678", "0xFFFFFFFFC0000142", "0x0", "0x0"]
+OS_DISK = {
+    "volume_size_mb": 48,
+    "memory_dump": {"path": "Windows/MEMORY.DMP", "size_mb": 12, "dump_type": "kernel",
+                    "bugcheck_code": "0xC000021A", "bugcheck_parameters": DUMP_PARAMS,
+                    "system_time": "2026-11-20T03:14:15Z", "processors": 2},
+    "minidumps": [{"name": "112026-10000-01.dmp", "size_kb": 256, "bugcheck_code": "0xC000021A"}],
+}
+
+
+class RepairVm:
+    def __init__(self, machine, manager, ca_path: Path):
+        self.machine = machine
+        self.manager = manager
+        self.ip = machine.private_ip
+        self.ca_path = ca_path
+
+    def settings(self):
+        options = {"remote_addr": self.ip, "port": 5986, "remote_user": USER, "remote_password": PASSWORD,
+                   "transport": ["ntlm"]}
+        extras = {"ansible_winrm_ca_trust_path": str(self.ca_path),
+                  "ansible_winrm_server_cert_validation": "validate"}
+        return settings_from_options(options, extras)
+
+    def run_json(self, name: str, params: dict):
+        with WinrmShell(self.settings()) as shell:
+            return parse_json_output(b"\n".join(shell.stream_lines(render_script(name, params))))
+
+
+@pytest.fixture(scope="module")
+def repair_vm(tmp_path_factory):
+    from vmrepair_emulator.disks.image import build_os_disk_image
+    from vmrepair_emulator.requestlog import RequestLog
+    from vmrepair_emulator.windows.machine import AttachedDisk, Machine
+    from vmrepair_emulator.winrm import ListenerManager
+
+    work = tmp_path_factory.mktemp("repair-vm")
+    vhd = build_os_disk_image(OS_DISK, work / "images")
+    manager = ListenerManager(None, RequestLog())
+    ip = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    machine = Machine("repair-vm", "REPAIR-VM", ip, USER, PASSWORD,
+                      data_disks=[AttachedDisk(lun=0, disk_id="web-01-osdisk-copy", vhd_path=vhd, read_only=True)],
+                      on_winrm_enabled=manager.start)
+    listener = machine.enable_winrm_https([ip])
+    der = base64.b64decode(listener["certificate"])
+    ca_path = work / "repair-vm.pem"
+    ca_path.write_text("-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+                       + "\n-----END CERTIFICATE-----\n")
+    vm = RepairVm(machine, manager, ca_path)
+    yield vm
+    manager.stop_all()
+
+
+@pytest.fixture(scope="module")
+def memory_dump(repair_vm):
+    found = repair_vm.run_json("find_dumps", {})
+    memory = next(d for d in found["dumps"] if d["kind"] == "memory")
+    return RemoteFile.from_hash_output(repair_vm.run_json("hash_file", {"path": memory["path"]}))
+
+
+def reader_factory(repair_vm, remote, transfer_holder):
+    def make():
+        return ScriptRangeReader(WinrmShell(repair_vm.settings()), render_script, remote.path,
+                                 transfer_holder[0].chunk_size, transfer_holder[0].compression)
+    return make
+
+
+def transfer(repair_vm, remote, dest, **options) -> DumpTransfer:
+    holder: list[DumpTransfer] = []
+    engine = DumpTransfer(remote, str(dest), reader_factory(repair_vm, remote, holder), **options)
+    holder.append(engine)
+    return engine
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_transfer_over_real_winrm_shells(repair_vm, memory_dump, tmp_path):
+    assert memory_dump.size == 12 * 1024 * 1024
+    dest = tmp_path / "MEMORY.DMP"
+    result = transfer(repair_vm, memory_dump, dest, streams=4, chunk_size=1024 * 1024, compression="deflate").run()
+    assert file_sha256(dest) == result["sha256"] == memory_dump.sha256
+    assert result["chunks"] == 12 and result["streams"] == 4 and result["chunks_refetched"] == 0
+    # The dump's pages compress: fewer bytes crossed the wire than base64 of the raw file would take.
+    assert result["bytes_received"] < memory_dump.size * 4 // 3
+    header = parse_dump_header(dest)
+    assert header["bugcheck_code"] == "0xC000021A" and header["bugcheck_parameters"] == DUMP_PARAMS
+    # Every shell the transfer opened was closed again.
+    assert repair_vm.manager.open_shells(repair_vm.machine) == 0
+
+
+def test_an_interrupted_real_transfer_resumes_from_its_manifest(repair_vm, memory_dump, tmp_path):
+    dest = tmp_path / "MEMORY.DMP"
+    holder: list[DumpTransfer] = []
+
+    class DroppingReader(ScriptRangeReader):
+        """The real reader, but the link drops after three chunk lines."""
+        seen = 0
+
+        def read_range(self, offset, length):
+            for line in super().read_range(offset, length):
+                if DroppingReader.seen >= 3:
+                    raise WinrmSessionError("connection reset by peer")
+                DroppingReader.seen += 1
+                yield line
+
+    def make():
+        return DroppingReader(WinrmShell(repair_vm.settings()), render_script, memory_dump.path,
+                              holder[0].chunk_size, holder[0].compression)
+
+    first = DumpTransfer(memory_dump, str(dest), make, streams=1, chunk_size=1024 * 1024, max_chunk_attempts=1)
+    holder.append(first)
+    with pytest.raises(TransferError, match="connection reset"):
+        first.run()
+    assert sorted(load_manifest(str(dest) + ".part.manifest.json").verified) == [0, 1 << 20, 2 << 20]
+
+    result = transfer(repair_vm, memory_dump, dest, streams=2, chunk_size=4 * 1024 * 1024).run()
+    assert result["chunks_resumed"] == 3 and result["chunk_size"] == 1024 * 1024
+    assert result["bytes_resumed"] == 3 * 1024 * 1024
+    assert file_sha256(dest) == memory_dump.sha256
+    assert repair_vm.manager.open_shells(repair_vm.machine) == 0
+
+
+# --- the action plugins through ansible-playbook and Ansible's winrm connection plugin ------
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.add_host:
+        name: repair-vm
+        ansible_host: "{{ repair_ip }}"
+        ansible_connection: winrm
+        ansible_port: 5986
+        ansible_user: vmrepair
+        ansible_password: "{{ repair_password }}"
+        ansible_winrm_transport: ntlm
+        ansible_winrm_ca_trust_path: "{{ repair_ca }}"
+        ansible_winrm_server_cert_validation: validate
+
+    - name: Find
+      vmrepair.azure.dump_find:
+        prefer: "{{ prefer }}"
+      delegate_to: repair-vm
+      register: found
+
+    - name: Fetch
+      vmrepair.azure.dump_fetch:
+        src: "{{ found.selected.path }}"
+        dest: "{{ out_dir }}/"
+        streams: 3
+        chunk_size: 2097152
+      delegate_to: repair-vm
+      register: fetched
+
+    - name: Parse
+      vmrepair.azure.dump_info:
+        path: "{{ fetched.dest }}"
+      register: info
+
+    - ansible.builtin.copy:
+        content: "{{ {'found': found, 'fetched': fetched, 'info': info} | to_json }}"
+        dest: "{{ out_dir }}/results.json"
+        mode: "0600"
+"""
+
+
+def run_playbook(tmp_path: Path, repair_vm, prefer: str = "memory") -> subprocess.CompletedProcess:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAYBOOK)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir(exist_ok=True)
+    extra = {"repair_ip": repair_vm.ip, "repair_password": PASSWORD, "repair_ca": str(repair_vm.ca_path),
+             "out_dir": str(out_dir), "prefer": prefer}
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_HOST_KEY_CHECKING="false",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    playbook_bin = Path(sys.executable).with_name("ansible-playbook")
+    return subprocess.run([str(playbook_bin), str(playbook), "-e", json.dumps(extra)], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_playbook_finds_fetches_and_parses_the_dump(repair_vm, memory_dump, tmp_path):
+    run = run_playbook(tmp_path, repair_vm)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert PASSWORD not in run.stdout + run.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert PASSWORD not in json.dumps(results)
+
+    found = results["found"]
+    assert found["windows_volumes"][0]["windows_dir"].endswith(":\\Windows")
+    assert {d["kind"] for d in found["dumps"]} == {"memory", "minidump"}
+    assert found["selected"]["path"] == memory_dump.path
+
+    fetched = results["fetched"]
+    dest = Path(fetched["dest"])
+    assert dest == tmp_path / "out" / "MEMORY.DMP"
+    assert file_sha256(dest) == fetched["sha256"] == fetched["remote_sha256"] == memory_dump.sha256
+    assert fetched["changed"] is True and fetched["streams"] == 3 and fetched["compression"] == "deflate"
+    assert fetched["chunks"] == 6 and fetched["checksum_match"] is True
+
+    dump = results["info"]["dump"]
+    assert dump["bugcheck_code"] == "0xC000021A" and dump["bugcheck_parameters"] == DUMP_PARAMS
+    status = dump["interpretation"]["process_status"]
+    assert (status["code"], status["name"]) == ("0xC0000142", "STATUS_DLL_INIT_FAILED")
+
+    # A second run finds the same file already there and sends nothing.
+    again = run_playbook(tmp_path, repair_vm)
+    assert again.returncode == 0, again.stdout[-4000:]
+    second = json.loads((tmp_path / "out" / "results.json").read_text())["fetched"]
+    assert second["changed"] is False and second["bytes_received"] == 0
+    assert repair_vm.manager.open_shells(repair_vm.machine) <= 1  # the connection plugin's own shell at most
+
+
+def test_playbook_minidump_preference(repair_vm, tmp_path):
+    run = run_playbook(tmp_path, repair_vm, prefer="minidump")
+    assert run.returncode == 0, run.stdout[-4000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["found"]["selected"]["kind"] == "minidump"
+    assert results["info"]["dump"]["dump_type"] == "triage"
+
+
+def test_playbook_fails_clearly_for_a_path_that_is_not_there(repair_vm, tmp_path):
+    run = run_playbook(tmp_path, repair_vm, prefer="F:\\Windows\\NOPE.DMP")
+    assert run.returncode != 0
+    assert "selects no dump" in run.stdout and "NOPE.DMP" in run.stdout
