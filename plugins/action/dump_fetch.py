@@ -63,10 +63,12 @@ class DecileProgress:
     def __call__(self, done: int, total: int) -> None:
         if total <= 0:
             return
+        decile = min(10, done * 10 // total)
         with self._lock:
-            while self._next <= 10 and done * 10 >= total * self._next:
-                self._emit(f"{self._label}: {self._next * 10}% ({human_bytes(done)} of {human_bytes(total)})")
-                self._next += 1
+            if decile < self._next:
+                return
+            self._next = decile + 1
+            self._emit(f"{self._label}: {decile * 10}% ({human_bytes(done)} of {human_bytes(total)})")
 
 
 def progress_emitter(stdout_is_tty: bool) -> t.Callable[[str], None]:

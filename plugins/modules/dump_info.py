@@ -178,8 +178,9 @@ def main() -> None:
     try:
         dump = describe_dump(path)
     except DumpFormatError as error:
-        module.fail_json(msg=f"{path}: {error}", path=path)
-    module.exit_json(changed=False, path=path, dump=dump)
+        module.fail_json(msg=f"{path}: {error}")
+    # No top-level 'path' key: AnsibleModule would add the file's owner and mode to the result.
+    module.exit_json(changed=False, dump=dump)
 
 
 if __name__ == "__main__":

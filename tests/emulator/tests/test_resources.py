@@ -110,7 +110,7 @@ def test_generic_resource_list_by_tag_and_group(rm: ResourceManagementClient, ne
                                                                          "tags": {"repair-id": tag}}).result()
     net.public_ip_addresses.begin_create_or_update(group, "pip-a", {"location": "westeurope",
                                                                      "sku": {"name": "Standard"},
-                                                                     "public_ip_allocation_method": "Static"}).result()
+                                                                     "properties": {"publicIPAllocationMethod": "Static"}}).result()
     tagged = [r.id for r in rm.resources.list(filter=f"tagName eq 'repair-id' and tagValue eq '{tag}'")]
     assert len(tagged) == 1 and tagged[0].endswith("/networkSecurityGroups/nsg-a")
     in_group = sorted(r.type for r in rm.resources.list_by_resource_group(group))
@@ -125,17 +125,21 @@ def test_group_delete_cascades_through_dependencies(rm: ResourceManagementClient
                                                     control: ControlClient) -> None:
     group = _name("cascade-rg")
     rm.resource_groups.create_or_update(group, {"location": "westeurope"})
+    # Bodies as the REST API spells them (dicts go on the wire as they are).
     net.virtual_networks.begin_create_or_update(group, "vnet", {
-        "location": "westeurope", "address_space": {"address_prefixes": ["127.60.0.0/16"]},
-        "subnets": [{"name": "default", "address_prefix": "127.60.1.0/24"}]}).result()
+        "location": "westeurope", "properties": {
+            "addressSpace": {"addressPrefixes": ["127.60.0.0/16"]},
+            "subnets": [{"name": "default", "properties": {"addressPrefix": "127.60.1.0/24"}}]}}).result()
     subnet_id = net.subnets.get(group, "vnet", "default").id
     nsg = net.network_security_groups.begin_create_or_update(group, "nsg", {"location": "westeurope"}).result()
     pip = net.public_ip_addresses.begin_create_or_update(group, "pip", {
-        "location": "westeurope", "sku": {"name": "Standard"}, "public_ip_allocation_method": "Static"}).result()
+        "location": "westeurope", "sku": {"name": "Standard"},
+        "properties": {"publicIPAllocationMethod": "Static"}}).result()
     net.network_interfaces.begin_create_or_update(group, "nic", {
-        "location": "westeurope", "network_security_group": {"id": nsg.id},
-        "ip_configurations": [{"name": "ipconfig1", "subnet": {"id": subnet_id},
-                               "public_ip_address": {"id": pip.id}}]}).result()
+        "location": "westeurope", "properties": {
+            "networkSecurityGroup": {"id": nsg.id},
+            "ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id},
+                                                                     "publicIPAddress": {"id": pip.id}}}]}}).result()
     # The parts hold each other: none can go first on its own.
     with pytest.raises(HttpResponseError) as info:
         net.virtual_networks.begin_delete(group, "vnet")

@@ -231,7 +231,7 @@ def make_endpoint(tmp_path: Path, tls: EmulatorTLS) -> Iterator[Callable[..., En
     managers: list[ListenerManager] = []
 
     def make(quotas: WinrsQuotas | None = None, password: str = PASSWORD, username: str = "vmrepair",
-             machine_ip: str | None = None) -> Endpoint:
+             machine_ip: str | None = None, with_emulator_tls: bool = True) -> Endpoint:
         ip = machine_ip or next(_addresses)
         machine = FakeMachine(f"repair-{ip.replace('.', '-')}", "REPAIR-VM", ip, username, password)
         cert_pem, key_pem = self_signed(ip)
@@ -239,7 +239,7 @@ def make_endpoint(tmp_path: Path, tls: EmulatorTLS) -> Iterator[Callable[..., En
         cert_path.write_bytes(cert_pem)
         log = RequestLog()
         executor = ScriptedExecutor()
-        manager = ListenerManager(tls, log, executor=executor, quotas=quotas)
+        manager = ListenerManager(tls if with_emulator_tls else None, log, executor=executor, quotas=quotas)
         managers.append(manager)
         host, port = manager.start(machine, cert_pem, key_pem)
         assert (host, port) == (ip, 5986)
@@ -303,6 +303,11 @@ def test_request_without_credentials_gets_negotiate_challenge(endpoint: Endpoint
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Negotiate"
     assert response.headers["Server"] == "Microsoft-HTTPAPI/2.0"
+
+
+def test_listener_without_the_emulator_tls_object(make_endpoint: Callable[..., Endpoint]) -> None:
+    endpoint = make_endpoint(with_emulator_tls=False)
+    assert endpoint.session().run_cmd("echo", ["standalone"]).std_out == b"standalone\r\n"
 
 
 def test_two_machines_with_the_same_user_keep_their_own_passwords(make_endpoint: Callable[..., Endpoint]) -> None:

@@ -2,7 +2,6 @@
 <private ip>:5986, started when the machine's enable_winrm_https script runs."""
 from __future__ import annotations
 
-import shutil
 import ssl
 import tempfile
 import threading
@@ -45,15 +44,16 @@ class ListenerManager:
         self.port = port
         self._listeners: dict[str, _Listener] = {}
         self._lock = threading.Lock()
-        self._secrets_dir = Path(tempfile.mkdtemp(prefix="vmrepair-winrm-"))  # mode 0700
+        # Per-machine NTLM user files (passwords): mode 0700, made on first start, removed by
+        # stop_all() or, failing that, when the interpreter exits.
+        self._secrets: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self, machine: Any, cert_pem: bytes, key_pem: bytes) -> tuple[str, int]:
         """Listen on machine.private_ip with the machine's certificate; a listener already there
         is replaced (the script ran again with a new certificate). Returns (host, port)."""
         self.stop(machine)
-        self._secrets_dir.mkdir(mode=0o700, exist_ok=True)  # again after stop_all()
         context = self._ssl_context(cert_pem, key_pem)
-        credentials = CredentialFile(self._secrets_dir, machine)
+        credentials = CredentialFile(self._secrets_dir(), machine)
         bindings = tls_server_end_point(cert_pem)
         shells = ShellTable(self.quotas)
         service = ShellService(machine, shells, self._resolve_executor)
@@ -81,7 +81,10 @@ class ListenerManager:
             self._listeners.clear()
         for listener in listeners:
             _shut(listener)
-        shutil.rmtree(self._secrets_dir, ignore_errors=True)
+        with self._lock:
+            secrets, self._secrets = self._secrets, None
+        if secrets is not None:
+            secrets.cleanup()
 
     def is_listening(self, machine: Any) -> bool:
         with self._lock:
@@ -92,6 +95,12 @@ class ListenerManager:
         with self._lock:
             listener = self._listeners.get(machine.private_ip)
         return listener.shells.count() if listener else 0
+
+    def _secrets_dir(self) -> Path:
+        with self._lock:
+            if self._secrets is None:
+                self._secrets = tempfile.TemporaryDirectory(prefix="vmrepair-winrm-")
+            return Path(self._secrets.name)
 
     def _resolve_executor(self) -> Executor:
         if self._executor is None:
@@ -106,8 +115,8 @@ class ListenerManager:
             return self._tls.server_context(IssuedCert(cert_pem=cert_pem, key_pem=key_pem, chain_pem=cert_pem))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        cert_path = self._secrets_dir / f"cert-{id(cert_pem):x}.pem"
-        key_path = self._secrets_dir / f"key-{id(key_pem):x}.pem"
+        cert_path = self._secrets_dir() / f"cert-{id(cert_pem):x}.pem"
+        key_path = self._secrets_dir() / f"key-{id(key_pem):x}.pem"
         cert_path.write_bytes(cert_pem)
         key_path.write_bytes(key_pem)
         key_path.chmod(0o600)

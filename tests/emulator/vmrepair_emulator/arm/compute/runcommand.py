@@ -8,8 +8,10 @@ profile's `run_command_powershell` time has passed.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArmError
@@ -48,6 +50,23 @@ class _Tail:
             # The cut may have split a UTF-8 sequence: drop its continuation bytes.
             data = data.lstrip(bytes(range(0x80, 0xC0)))
         return data.decode("utf-8", errors="replace")
+
+
+_CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def clixml_to_text(text: str) -> str:
+    """The error text of a CLIXML stream ("#< CLIXML" + <Objs>), as a .ps1 run by the Run Command
+    extension writes it to stderr; anything else is returned unchanged."""
+    header, _, document = text.partition("\n")
+    if header.strip() != "#< CLIXML" or not document.strip():
+        return text
+    try:
+        root = ElementTree.fromstring(document.strip())
+    except ElementTree.ParseError:
+        return text
+    parts = [element.text or "" for element in root.iter() if element.tag.endswith("}S") or element.tag == "S"]
+    return _CLIXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), "".join(parts))
 
 
 def result_body(stdout: str, stderr: str) -> dict[str, Any]:
@@ -90,7 +109,7 @@ class RunCommandExecution:
     def on_complete(self) -> dict[str, Any]:
         if self.error is not None:
             raise self.error
-        return result_body(self.stdout.text(), self.stderr.text())
+        return result_body(self.stdout.text(), clixml_to_text(self.stderr.text()))
 
     # -- the worker ----------------------------------------------------------------------------
 

@@ -36,17 +36,11 @@ def param(params: dict | None, name: str) -> Any:
 
 
 def int_param(params: dict | None, name: str) -> int:
-    """[int64]$VmrepairParams.<name>."""
+    """A JSON integer (ConvertFrom-Json gives [int] or [long]); anything else is refused."""
     value = param(params, name)
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ScriptError(f"{name} must be an integer, not {json.dumps(value)}.")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        return int(value)
-    raise ScriptError(f"{name} must be an integer, not {json.dumps(value)}.")
+    return value
 
 
 def str_param(params: dict | None, name: str) -> str:

@@ -1,0 +1,91 @@
+"""Benchmarks: `make bench` writes JSON under bench/results/.
+
+collect_dump: the whole procedure (ansible-playbook vmrepair.azure.collect_dump) against the
+emulator at the scenario's latency scale; wall time of the run, the transfer's own timing and
+throughput, and a plain HTTPS download of the same number of bytes from the same emulator host
+(Azurite), measured side by side in this run so that the ratio, not the machine, is the figure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT / "tests" / "emulator"))
+
+from run_with_emulator import start_emulator, stop_emulator  # noqa: E402
+
+
+def https_download_seconds(env: dict, size: int) -> float:
+    """Upload `size` bytes to Azurite, then time one plain HTTPS GET of them (the link's limit here)."""
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(env["VMREPAIR_EMULATOR_BLOB_CONNECTION_STRING"])
+    container = service.get_container_client("bench")
+    if not container.exists():
+        container.create_container()
+    blob = container.get_blob_client("payload.bin")
+    blob.upload_blob(os.urandom(1 << 20) * (size >> 20), overwrite=True)
+    started = time.perf_counter()
+    stream = blob.download_blob(max_concurrency=1)
+    received = sum(len(chunk) for chunk in stream.chunks())
+    elapsed = time.perf_counter() - started
+    assert received == size
+    return elapsed
+
+
+def bench_collect_dump() -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        work_dir = Path(work)
+        proc, env = start_emulator("c21a-with-dump", work_dir / "emulator")
+        try:
+            run_env = dict(os.environ, **env)
+            run_env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / ".build" / "collections")
+            started = time.perf_counter()
+            done = subprocess.run(
+                [str(Path(sys.executable).with_name("ansible-playbook")), "vmrepair.azure.collect_dump",
+                 "-e", "vm_name=web-01", "-e", "resource_group=prod-rg", "-e", f"output_dir={work_dir / 'out'}"],
+                env=run_env, capture_output=True, text=True, check=False,
+            )
+            wall = time.perf_counter() - started
+            if done.returncode != 0:
+                raise SystemExit(f"collect_dump failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+            report = json.loads((work_dir / "out" / "web-01" / "report.json").read_text())
+            fetched = report["fetched"]
+            https_seconds = https_download_seconds(env, fetched["size"])
+        finally:
+            stop_emulator(proc)
+    https_mib_s = fetched["size"] / https_seconds / (1 << 20)
+    return {
+        "benchmark": "collect_dump",
+        "scenario": "c21a-with-dump",
+        "playbook_seconds": round(wall, 3),
+        "dump_bytes": fetched["size"],
+        "transfer_seconds": fetched["seconds"],
+        "transfer_mib_s": fetched["throughput_mib_s"],
+        "streams": fetched["streams"],
+        "compression": fetched["compression"],
+        "https_download_mib_s": round(https_mib_s, 2),
+        "throughput_ratio_vs_https": round(fetched["throughput_mib_s"] / https_mib_s, 3),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main() -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = bench_collect_dump()
+    (RESULTS / "collect_dump.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
