@@ -36,9 +36,9 @@ foreach ($partition in $partitions) {
     $volumes.Add([ordered]@{ disk_number = [int]$partition.DiskNumber; drive_letter = $letter; windows_dir = $windows })
     $memory = Get-Item -LiteralPath "$windows\MEMORY.DMP" -Force -ErrorAction SilentlyContinue
     if ($memory -and -not $memory.PSIsContainer) { $dumps.Add((ConvertTo-DumpEntry $memory 'memory')) }
-    $minidumps = Get-ChildItem -LiteralPath "$windows\Minidump" -Filter '*.dmp' -File -Force -ErrorAction SilentlyContinue |
-        Sort-Object -Property Name
-    foreach ($minidump in @($minidumps)) { $dumps.Add((ConvertTo-DumpEntry $minidump 'minidump')) }
+    $minidumps = @(Get-ChildItem -LiteralPath "$windows\Minidump" -Filter '*.dmp' -File -Force -ErrorAction SilentlyContinue |
+        Where-Object { $_.Extension -eq '.dmp' } | Sort-Object -Property Name)
+    foreach ($minidump in $minidumps) { $dumps.Add((ConvertTo-DumpEntry $minidump 'minidump')) }
 }
 
 $result = [ordered]@{ windows_volumes = $volumes; dumps = $dumps }

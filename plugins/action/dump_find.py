@@ -100,7 +100,7 @@ class ActionModule(ActionBase):
             return result
         selected, reason = select_dump(dumps, prefer)
         if selected is None:
-            result.update(failed=True, msg=f"prefer={prefer!r} selects no dump: {reason}")
+            result.update(failed=True, msg=f"prefer '{prefer}' selects no dump: {reason}")
             return result
         result.update(selected=selected, selected_reason=reason)
         return result

@@ -229,11 +229,12 @@ class WinrmShell:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def stream_lines(self, script: str) -> t.Iterator[bytes]:
+    def stream_lines(self, script: str, max_line_bytes: int | None = None) -> t.Iterator[bytes]:
         """Run a PowerShell script; yield its stdout lines (without line ends) as they arrive.
 
         Raises RemoteCommandError when the script exits non-zero (after its output was yielded),
-        WinrmSessionError when the connection fails or the command prints nothing for too long.
+        WinrmSessionError when the connection fails, the command prints nothing for too long, or
+        prints a line longer than ``max_line_bytes`` (which bounds the memory a stream can take).
         """
         self.open()
         protocol, shell_id = self._protocol, self._shell_id
@@ -267,15 +268,20 @@ class WinrmShell:
                 if err and len(stderr) < _STDERR_KEEP:
                     stderr += err[:_STDERR_KEEP - len(stderr)]
                 if stdout:
+                    # Only the new bytes can hold a line end: a long line is not rescanned per Receive.
+                    scan = len(buffer)
                     buffer += stdout
                     start = 0
                     while True:
-                        newline = buffer.find(b"\n", start)
+                        newline = buffer.find(b"\n", max(start, scan))
                         if newline < 0:
                             break
                         yield bytes(buffer[start:newline]).rstrip(b"\r")
                         start = newline + 1
                     del buffer[:start]
+                    if max_line_bytes is not None and len(buffer) > max_line_bytes:
+                        raise WinrmSessionError(f"the command on {self._settings.endpoint} printed a line longer "
+                                                f"than {max_line_bytes} bytes")
                 if done:
                     finished = True
                     break

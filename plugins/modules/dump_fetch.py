@@ -27,7 +27,7 @@ description:
   - Progress is shown once per 10 % when the output is a terminal, otherwise at C(-vv).
 version_added: 0.1.0
 author:
-  - vmrepair.azure contributors
+  - vmrepair.azure maintainers (!UNKNOWN)
 options:
   src:
     description:

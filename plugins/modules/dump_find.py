@@ -22,7 +22,7 @@ description:
     again, see the C(enable_crash_dump) procedure).
 version_added: 0.1.0
 author:
-  - vmrepair.azure contributors
+  - vmrepair.azure maintainers (!UNKNOWN)
 options:
   prefer:
     description:

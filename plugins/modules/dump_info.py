@@ -10,9 +10,10 @@ DOCUMENTATION = r"""
 module: dump_info
 short_description: Read the header of a Windows crash dump and say what its stop code means
 description:
-  - Parses the header of a Windows crash dump on the host it runs on (usually the controller, after
-    M(vmrepair.azure.dump_fetch)): 64-bit (C(PAGEDU64)) and 32-bit (C(PAGEDUMP)) kernel dumps of every dump type
-    (complete, kernel, bitmap, triage minidumps from C(Windows\Minidump)) and user-mode minidumps (C(MDMP)).
+  - Parses the header of a Windows crash dump on the host it runs on, usually the controller after
+    M(vmrepair.azure.dump_fetch).
+  - Understands 64-bit (C(PAGEDU64)) and 32-bit (C(PAGEDUMP)) kernel dumps of every dump type (complete, kernel,
+    bitmap, triage minidumps from C(Windows\Minidump)) and user-mode minidumps (C(MDMP)).
   - Returns the stop (bug check) code, its four parameters, the dump type, the Windows build, the machine, the
     processor count and the time of the crash, plus an interpretation of the stop code; for 0xC000021A it names the
     status the critical process died with and what that usually means.
@@ -22,7 +23,7 @@ description:
     code.
 version_added: 0.1.0
 author:
-  - vmrepair.azure contributors
+  - vmrepair.azure maintainers (!UNKNOWN)
 options:
   path:
     description:
@@ -70,10 +71,10 @@ dump:
       sample: kernel
     dump_type:
       description: >-
-        V(full), V(kernel), V(header), V(triage), V(bitmap), V(automatic), V(kernel_memory),
-        V(kernel_and_user_memory), V(complete_memory) or V(user_minidump).
+        V(full), V(kernel), V(header), V(triage), V(bitmap_kernel), V(bitmap_full), V(automatic),
+        V(kernel_memory), V(kernel_and_user_memory), V(complete_memory) or V(user_minidump).
       type: str
-      sample: bitmap
+      sample: bitmap_kernel
     dump_type_code:
       description: The header's DumpType number (null for a user-mode minidump).
       type: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from vmrepair_emulator.dumpgen import BMP, H32, H64, CrashDumpSpec, DumpType
 REALDATA = Path(__file__).resolve().parents[4] / "shared" / "realdata" / "dumps"
 MIB = 1024 * 1024
 PARAMS = (0xFFFFC00012345678, 0xFFFFFFFFC0000005, 0, 0)
-CRASH = datetime(2026, 11, 20, 3, 14, 15, tzinfo=timezone.utc)
+CRASH = datetime(2026, 11, 20, 3, 14, 15, tzinfo=UTC)
 
 
 def _dump(spec: CrashDumpSpec) -> bytes:
@@ -50,7 +50,7 @@ def test_x64_header_fields_at_documented_offsets(kind: str, dump_type: int) -> N
     assert _u32(data, 0xF98) == dump_type
     assert _u64(data, 0xFA0) == size  # RequiredDumpSpace
     filetime = _u64(data, 0xFA8)
-    assert datetime(1601, 1, 1, tzinfo=timezone.utc).timestamp() + filetime / 1e7 == CRASH.timestamp()
+    assert datetime(1601, 1, 1, tzinfo=UTC).timestamp() + filetime / 1e7 == CRASH.timestamp()
     assert _u32(data, 0xF00) == 0x80000003  # the exception record of KeBugCheckEx
     assert _u32(data, H64.CONTEXT_RECORD + 0x30) == 0x0010001F
     assert _u64(data, 0x10) % 0x1000 == 0  # DirectoryTableBase is a page address
@@ -64,7 +64,8 @@ def test_full_dump_pages_follow_the_physical_memory_runs() -> None:
     runs = [struct.unpack_from("<QQ", data, H64.PHYSICAL_MEMORY_BLOCK + 16 + 16 * i) for i in range(runs_count)]
     assert sum(count for _, count in runs) == pages
     assert 0x2000 + pages * 0x1000 == size
-    assert all(b1 + c1 <= b2 for (b1, c1), (b2, _) in zip(runs, runs[1:])), "runs overlap or are unordered"
+    ordered = all(b1 + c1 <= b2 for (b1, c1), (b2, _) in zip(runs, runs[1:], strict=False))
+    assert ordered, "runs overlap or are unordered"
 
 
 @pytest.mark.parametrize("kind, signature", [("kernel", b"SDMP"), ("bitmap", b"FDMP")])

@@ -8,7 +8,7 @@ import struct
 import subprocess
 import threading
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,7 @@ def test_memory_dump_reads_back_byte_for_byte(built: Path) -> None:
     with Volume(built) as volume:
         info = volume.stat("Windows/MEMORY.DMP")
         assert info.size == 16 * MIB
-        assert info.last_write_time == datetime(2026, 11, 20, 3, 14, 15, tzinfo=timezone.utc)
+        assert info.last_write_time == datetime(2026, 11, 20, 3, 14, 15, tzinfo=UTC)
         with volume.open("Windows\\MEMORY.DMP") as stream:
             assert _sha256_stream(stream) == expected.hexdigest()
             stream.seek(0x38)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from vmrepair_emulator.disks.image import build_os_disk_image
-from vmrepair_emulator.disks.reader import Volume
+from vmrepair_emulator.disks.reader import NotAVolumeError, Volume, list_partitions
+from vmrepair_emulator.disks.store import DiskStore
 
 SPEC = {"volume_size_mb": 32, "memory_dump": None,
         "minidumps": [{"name": "010126-1000-01.dmp", "size_kb": 64}, {"name": "010226-1000-01.dmp", "size_kb": 96}],
@@ -67,7 +68,13 @@ def test_two_volumes_on_one_file_read_independently(volume: Volume) -> None:
 
 
 def test_not_a_volume(tmp_path: Path) -> None:
-    blank = tmp_path / "blank.vhd"
-    blank.write_bytes(b"\0" * 4096)
-    with pytest.raises(Exception):
+    junk = tmp_path / "junk.vhd"
+    junk.write_bytes(b"\0" * 4096)
+    with pytest.raises(NotAVolumeError):
+        Volume(junk)
+    with pytest.raises(ValueError):
+        list_partitions(junk)
+    blank = DiskStore(tmp_path / "disks").create_empty("blank", 8 * 1024 * 1024)
+    assert list_partitions(blank) == []
+    with pytest.raises(NotAVolumeError):
         Volume(blank)

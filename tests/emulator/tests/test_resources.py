@@ -154,3 +154,21 @@ def test_resources_under_a_missing_group(net: NetworkManagementClient) -> None:
     with pytest.raises(ResourceNotFoundError) as info:
         net.network_interfaces.get("no-such-rg", "nic")
     assert info.value.error.code == "ResourceGroupNotFound"
+
+
+def test_deleting_the_scenario_group_removes_vm_nic_disk_and_network(tmp_path) -> None:
+    """On a private emulator: the whole prod-rg of c21a-no-dump goes, VM first."""
+    process = EmulatorProcess("c21a-no-dump", tmp_path / "state").start()
+    try:
+        control = process.control()
+        before = {r["type"] for r in control.resources()}
+        assert {"Microsoft.Compute/virtualMachines", "Microsoft.Compute/disks",
+                "Microsoft.Network/networkInterfaces", "Microsoft.Network/virtualNetworks"} <= before
+        assert control.disks()  # the OS disk has its backing VHD
+        control.set_knobs(latency_scale=0.001)
+        rm = process.mgmt_client(ResourceManagementClient)
+        rm.resource_groups.begin_delete("prod-rg").result(timeout=120)
+        assert control.resources() == []
+        assert control.disks() == {}
+    finally:
+        process.stop()

@@ -32,7 +32,8 @@ MEMORY_DMP = "F:\\Windows\\MEMORY.DMP"
 
 
 def _load_render_script():
-    spec = importlib.util.spec_from_file_location("vmrepair_scripts", COLLECTION_ROOT / "plugins/module_utils/_scripts.py")
+    path = COLLECTION_ROOT / "plugins" / "module_utils" / "_scripts.py"
+    spec = importlib.util.spec_from_file_location("vmrepair_scripts", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.render_script
@@ -78,7 +79,7 @@ def chunks(out: bytes) -> tuple[list[list[str]], str]:
 
 def reassemble(records: list[list[str]]) -> bytes:
     data = bytearray()
-    for offset, length, digest, compression, payload in records:
+    for _offset, length, digest, compression, payload in records:
         raw = base64.b64decode(payload)
         if compression == "deflate":
             raw = zlib.decompress(raw, wbits=-15)

@@ -55,9 +55,8 @@ def test_reading_through_a_drive_letter(image: Path) -> None:
     with pytest.raises(DriveNotFoundError):
         machine.open_volume("F")
     machine.bring_offline_disks_online()
-    with machine.open_volume("F:") as volume:
-        with volume.open("Windows/hello.txt") as stream:
-            assert stream.read() == b"hello"
+    with machine.open_volume("F:") as volume, volume.open("Windows/hello.txt") as stream:
+        assert stream.read() == b"hello"
     system = machine.open_volume("C")
     assert system.exists("Windows\\System32\\config\\SYSTEM")
     assert machine.open_volume("d").exists("DATALOSS_WARNING_README.txt")
@@ -115,9 +114,9 @@ def test_enable_winrm_https_certificate_is_pinnable(tmp_path: Path) -> None:
         assert response.status_code == 200
         strict = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
         strict.verify_flags |= ssl.VERIFY_X509_STRICT
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-            with strict.wrap_socket(raw, server_hostname="127.0.0.1"):
-                pass
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                strict.wrap_socket(raw, server_hostname="127.0.0.1"):
+            pass
         with pytest.raises(requests.exceptions.SSLError):  # a different certificate is refused
             other = _machine().enable_winrm_https(["127.0.0.1"])
             (tmp_path / "other.pem").write_bytes(

@@ -36,9 +36,12 @@ def test_pywinrm_run_ps_command_line(machine: Machine) -> None:
     assert code == 0 and b'"dumps":[]' in out
 
 
-@pytest.mark.parametrize("program, flag", [("powershell.exe", "-e"), ("C:\\Windows\\System32\\WindowsPowerShell\\v1.0"
-                                                                       "\\powershell.exe", "-EncodedCommand"),
-                                           ("POWERSHELL", "-enc"), ("PowerShell", "/EncodedCommand")])
+@pytest.mark.parametrize("program, flag", [
+    ("powershell.exe", "-e"),
+    ("C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", "-EncodedCommand"),
+    ("POWERSHELL", "-enc"),
+    ("PowerShell", "/EncodedCommand"),
+])
 def test_spellings_powershell_accepts(machine: Machine, program: str, flag: str) -> None:
     args = ["-NoLogo", "-ExecutionPolicy", "Bypass", flag, _encoded(FIND_DUMPS)]
     code, out, _ = shell.execute(machine, program, args).communicate()
@@ -56,7 +59,8 @@ def test_command_from_stdin(machine: Machine) -> None:
 def test_other_programs_fail_like_cmd(machine: Machine) -> None:
     code, out, err = shell.execute(machine, "ipconfig", ["/all"]).communicate()
     assert (code, out) == (1, b"")
-    assert err == b"'ipconfig' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
+    assert err == (b"'ipconfig' is not recognized as an internal or external command,\r\n"
+                   b"operable program or batch file.\r\n")
 
 
 def test_scripts_powershell_cannot_run_fail_with_a_clixml_error(machine: Machine) -> None:

@@ -69,7 +69,7 @@ class Emulator:
             from .storage.azurite import Azurite
 
             cert_path, key_path = self.tls.loopback.write(self.state_dir / "tls-blob.crt", self.state_dir / "tls-blob.key")
-            world.blob = Azurite(self.state_dir, cert_path, key_path).start()
+            world.blob = Azurite(self.state_dir, cert_path, key_path, self.tls.ca_path).start()
             from . import bootdiag
 
             bootdiag.publish_all(world)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import random
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from enum import IntEnum
-from typing import BinaryIO, Iterator, Literal
+from typing import BinaryIO, Literal
+from collections.abc import Iterator
 
 PAGE_SIZE = 0x1000
 HEADER64_SIZE = 0x2000
@@ -138,7 +139,7 @@ class CrashDumpSpec:
     kind: DumpKind = "kernel"
     bugcheck_code: int = 0xC000021A
     bugcheck_parameters: tuple[int, int, int, int] = (0, 0, 0, 0)
-    system_time: datetime = datetime(2026, 11, 20, 3, 14, 15, tzinfo=timezone.utc)
+    system_time: datetime = datetime(2026, 11, 20, 3, 14, 15, tzinfo=UTC)
     processors: int = 2
     build: int = 20348
     machine: Literal["x64", "x86"] = "x64"
@@ -163,8 +164,8 @@ class CrashDumpSpec:
 def filetime(moment: datetime) -> int:
     """100-ns intervals since 1601-01-01 UTC (FILETIME)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    epoch = datetime(1601, 1, 1, tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    epoch = datetime(1601, 1, 1, tzinfo=UTC)
     delta = moment - epoch
     return (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
 
@@ -175,8 +176,8 @@ def parse_hex(value: str | int) -> int:
 
 def parse_time(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
 def spec_from_scenario(memory_dump: dict, *, os_build: str | int = 20348, seed: int = 0) -> CrashDumpSpec:
@@ -264,7 +265,7 @@ def _layout(spec: CrashDumpSpec) -> _Layout:
     return _Layout([bytes(header), bitmap_header, *bitmap], present)
 
 
-def _header64(spec: CrashDumpSpec, kernel: "_KernelAddresses", size: int) -> bytearray:
+def _header64(spec: CrashDumpSpec, kernel: _KernelAddresses, size: int) -> bytearray:
     h = bytearray(_FILLER * (HEADER64_SIZE // 4))
     struct.pack_into("<4s4sII", h, H64.SIGNATURE, b"PAGE", b"DU64", 0xF, spec.build)
     struct.pack_into("<QQQQ", h, H64.DIRECTORY_TABLE_BASE, kernel.directory_table_base, kernel.pfn_database,
@@ -283,7 +284,7 @@ def _header64(spec: CrashDumpSpec, kernel: "_KernelAddresses", size: int) -> byt
     return h
 
 
-def _header32(spec: CrashDumpSpec, kernel: "_KernelAddresses", size: int) -> bytearray:
+def _header32(spec: CrashDumpSpec, kernel: _KernelAddresses, size: int) -> bytearray:
     if spec.bugcheck_code > 0xFFFFFFFF or any(p > 0xFFFFFFFF for p in spec.bugcheck_parameters):
         raise ValueError("a 32-bit dump holds 32-bit bugcheck parameters only")
     h = bytearray(_FILLER * (HEADER32_SIZE // 4))
@@ -305,7 +306,7 @@ def _header32(spec: CrashDumpSpec, kernel: "_KernelAddresses", size: int) -> byt
     return h
 
 
-def _put_context64(h: bytearray, kernel: "_KernelAddresses") -> None:
+def _put_context64(h: bytearray, kernel: _KernelAddresses) -> None:
     """A minimal AMD64 CONTEXT (0x4D0 bytes): flags, segments, stack and instruction pointers."""
     base = H64.CONTEXT_RECORD
     h[base:base + 0x4D0] = bytes(0x4D0)
@@ -387,7 +388,7 @@ def _bitmap_bytes(ram_pages: int, present: int) -> Iterator[bytes]:
         yield bytes(out)
 
 
-def _triage_header(spec: CrashDumpSpec, kernel: "_KernelAddresses", size: int, header_size: int) -> bytes:
+def _triage_header(spec: CrashDumpSpec, kernel: _KernelAddresses, size: int, header_size: int) -> bytes:
     """TRIAGE_DUMP64/32 with its sections laid out one after another; driver list and data blocks empty."""
     sections = (("mm", 0x50), ("unloaded", 0xE8), ("prcb", 0xAF00), ("process", 0xA40), ("thread", 0x898),
                 ("stack", 0x2118))
@@ -400,7 +401,8 @@ def _triage_header(spec: CrashDumpSpec, kernel: "_KernelAddresses", size: int, h
         offsets[name] = cursor
         cursor += max(int(length * scale) // 8 * 8, 8)
     stack_size = cursor - offsets["stack"]
-    context, exception = (H64.CONTEXT_RECORD, H64.EXCEPTION) if spec.machine == "x64" else (H32.CONTEXT_RECORD, H32.EXCEPTION)
+    is64 = spec.machine == "x64"
+    context, exception = (H64.CONTEXT_RECORD, H64.EXCEPTION) if is64 else (H32.CONTEXT_RECORD, H32.EXCEPTION)
     common = (0, size, size - 4, context, exception, offsets["mm"], offsets["unloaded"], offsets["prcb"],
               offsets["process"], offsets["thread"], offsets["stack"], stack_size, cursor, 0, cursor, 0, 0, 0)
     if spec.machine == "x64":

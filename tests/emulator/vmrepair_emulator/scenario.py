@@ -34,6 +34,7 @@ class ScenarioError(ValueError):
 
 
 _REQUIRED = object()
+_EMPTY_MAPPING = object()  # default: validate {} so that nested defaults are filled too
 
 
 @dataclass
@@ -84,6 +85,8 @@ def _fields(ctx: _Ctx, where: str, data: Any, spec: dict[str, tuple[Any, Check |
             out[key] = check(ctx, here, value) if check and value is not None else value
         elif default is _REQUIRED:
             raise ctx.fail(here, "required key is missing")
+        elif default is _EMPTY_MAPPING:
+            out[key] = check(ctx, here, {}) if check else {}
         else:
             out[key] = default() if callable(default) else default
     return out
@@ -285,7 +288,7 @@ def _vm(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
         "stop_code": (None, _hexcode),
         "ems": (None, _bool),
         "tags": (dict, _tags),
-        "os_disk": (dict, _os_disk),
+        "os_disk": (_EMPTY_MAPPING, _os_disk),
     })
 
 

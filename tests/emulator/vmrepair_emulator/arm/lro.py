@@ -66,7 +66,7 @@ class LatencyProfile:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "+00:00")
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass
@@ -188,12 +188,13 @@ class LroManager:
                 self._complete(op)
 
     def _complete(self, op: Operation) -> None:
-        with op._lock:
+        # Lock order everywhere: world.lock, then the operation's own lock (handlers may poll
+        # operations while holding world.lock).
+        with self.world.lock, op._lock:
             if op.done:
                 return
             try:
-                with self.world.lock:
-                    op.output = op.on_complete() if op.on_complete else None
+                op.output = op.on_complete() if op.on_complete else None
                 op.status = "Succeeded"
             except ArmError as exc:
                 op.error = exc

@@ -1,16 +1,8 @@
-"""Boot diagnostics: screenshot (BMP) and serial log per VM, served from Azurite through SAS URLs."""
-from __future__ import annotations
+"""Boot diagnostics: screenshot (BMP) and serial log per VM, served from Azurite through SAS URLs.
 
-from typing import TYPE_CHECKING
+`publish_all(world)` uploads the scenario VMs' blobs at start; `urls_for(world, vm_id,
+expiry_minutes) -> (screenshot_url, serial_log_url)` is what retrieveBootDiagnosticsData returns.
+"""
+from .publish import BootDiagnosticsBlobs, blob_names, publish_all, urls_for
 
-if TYPE_CHECKING:
-    from ..world import World
-
-
-def publish_all(world: "World") -> None:
-    """Upload every scenario VM's boot diagnostics blobs (filled in by bootdiag/publish.py)."""
-    try:
-        from .publish import publish_all as _publish
-    except ModuleNotFoundError:
-        return
-    _publish(world)
+__all__ = ["BootDiagnosticsBlobs", "blob_names", "publish_all", "urls_for"]

@@ -18,7 +18,7 @@ import os
 import random
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ PARTITION_START_LBA = 2048
 MIB = 1024 * 1024
 SYSTEM_HIVE_PATH = "Windows/System32/config/SYSTEM"
 DEFAULT_SYSTEM_HIVE_KB = 64
-FILES_TIME = datetime(2026, 11, 1, 8, 0, 0, tzinfo=timezone.utc)  # last write of files not otherwise dated
+FILES_TIME = datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)  # last write of files not otherwise dated
 _CONTENT_KEYS = ("volume_size_mb", "memory_dump", "minidumps", "files", "os_build")
 _WRITE_CHUNK = 1 << 20
 

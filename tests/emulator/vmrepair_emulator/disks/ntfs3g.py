@@ -9,7 +9,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 _MOUNT_TIMEOUT_S = 20.0
 
@@ -79,7 +79,7 @@ def _unmount(mountpoint: Path, process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        raise NtfsToolError(f"ntfs-3g did not exit after unmounting {mountpoint}")
+        raise NtfsToolError(f"ntfs-3g did not exit after unmounting {mountpoint}") from None
     finally:
         if process.stderr:
             process.stderr.close()

@@ -9,7 +9,7 @@ so give every concurrent reader its own Volume.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,8 +17,15 @@ from dissect.hypervisor.disk.vhd import VHD
 from dissect.ntfs import NTFS
 from dissect.ntfs.exceptions import Error as NtfsError
 from dissect.volume.disk import Disk
+from dissect.volume.exceptions import Error as VolumeError
+
+from .vhd import read_footer
 
 _FIRST_USER_RECORD = 24  # MFT records 0-23 are NTFS metadata ($MFT, $Bitmap, the root's "." ...)
+
+
+class NotAVolumeError(ValueError):
+    """The file is not a fixed VHD, has no partition table, or no NTFS partition."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,25 @@ class FileInfo:
 
     @property
     def last_write_time_utc(self) -> str:
-        return self.last_write_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.last_write_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _disk(vhd_path: Path, fh) -> Disk:
+    try:
+        read_footer(vhd_path)
+        return Disk(VHD(fh))
+    except (ValueError, VolumeError, EOFError) as exc:
+        raise NotAVolumeError(f"{vhd_path}: {exc}") from None
 
 
 def list_partitions(vhd_path: Path) -> list[PartitionInfo]:
+    """The disk's partitions; none when it has no partition table (a blank disk)."""
     with open(vhd_path, "rb") as fh:
-        disk = Disk(VHD(fh))
+        try:
+            disk = _disk(Path(vhd_path), fh)
+        except NotAVolumeError:
+            read_footer(vhd_path)  # still refuses a file that is not a VHD at all
+            return []
         return [PartitionInfo(p.number, p.offset, p.size, p.type if isinstance(p.type, int) else str(p.type))
                 for p in disk.partitions]
 
@@ -53,9 +73,9 @@ class Volume:
 
     def __init__(self, vhd_path: Path, partition_number: int | None = None) -> None:
         self.vhd_path = Path(vhd_path)
-        self._fh = open(self.vhd_path, "rb")
+        self._fh = open(self.vhd_path, "rb")  # noqa: SIM115 - owned by the Volume until close()
         try:
-            disk = Disk(VHD(self._fh))
+            disk = _disk(self.vhd_path, self._fh)
             candidates = [(p.number, p) for p in disk.partitions]
             if partition_number is not None:
                 candidates = [(n, p) for n, p in candidates if n == partition_number]
@@ -68,13 +88,13 @@ class Volume:
                 self.size = partition.size
                 break
             else:
-                raise ValueError(f"{self.vhd_path}: no NTFS volume"
+                raise NotAVolumeError(f"{self.vhd_path}: no NTFS volume"
                                  + (f" in partition {partition_number}" if partition_number else ""))
         except BaseException:
             self._fh.close()
             raise
 
-    def __enter__(self) -> "Volume":
+    def __enter__(self) -> Volume:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -139,6 +159,6 @@ class Volume:
     def _info(record, name: str) -> FileInfo:
         is_dir = record.is_dir()
         standard = record.attributes.STANDARD_INFORMATION
-        modified = standard[0].last_modification_time if standard else datetime(1601, 1, 1, tzinfo=timezone.utc)
+        modified = standard[0].last_modification_time if standard else datetime(1601, 1, 1, tzinfo=UTC)
         return FileInfo(name=name, is_dir=is_dir, size=0 if is_dir else record.size(),
-                        last_write_time=modified.astimezone(timezone.utc))
+                        last_write_time=modified.astimezone(UTC))

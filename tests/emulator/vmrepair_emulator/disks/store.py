@@ -16,7 +16,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+from collections.abc import Iterator
 
 from .sparse_copy import copy_sparse
 from .vhd import FOOTER_SIZE, build_footer
@@ -93,10 +94,14 @@ class DiskStore:
 
     def describe(self) -> dict[str, dict]:
         """For the control API: {disk_id: {"path", "sha256", "writes"}}."""
-        with self._lock:
-            ids = self.ids()
-        return {disk_id: {"path": str(self.path(disk_id)), "sha256": self.sha256(disk_id),
-                          "writes": [w.to_dict() for w in self.writes_to(disk_id)]} for disk_id in ids}
+        result = {}
+        for disk_id in self.ids():
+            try:
+                result[disk_id] = {"path": str(self.path(disk_id)), "sha256": self.sha256(disk_id),
+                                   "writes": [w.to_dict() for w in self.writes_to(disk_id)]}
+            except (UnknownDiskError, FileNotFoundError):
+                continue  # deleted meanwhile
+        return result
 
     def open_read(self, disk_id: str) -> BinaryIO:
         return open(self.path(disk_id), "rb")
@@ -113,11 +118,10 @@ class DiskStore:
         """A new all-zero disk of `size_bytes` (a whole number of MiB, as Azure requires)."""
         if size_bytes <= 0 or size_bytes % _MIB:
             raise ValueError(f"a disk's size is a positive whole number of MiB, not {size_bytes} bytes")
-        with self._creating(disk_id, reason) as target:
-            with open(target, "xb") as fh:
-                fh.truncate(size_bytes)
-                fh.seek(size_bytes)
-                fh.write(build_footer(size_bytes, os.urandom(16)))
+        with self._creating(disk_id, reason) as target, open(target, "xb") as fh:
+            fh.truncate(size_bytes)
+            fh.seek(size_bytes)
+            fh.write(build_footer(size_bytes, os.urandom(16)))
         return self.path(disk_id)
 
     def copy(self, src_id: str, dst_id: str, reason: str = "copy") -> Path:

@@ -8,13 +8,13 @@ are fixed VHDs whose virtual size is a whole number of MiB. The creator is writt
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 FOOTER_SIZE = 512
 COOKIE = b"conectix"
 DISK_TYPE_FIXED = 2
-_VHD_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_VHD_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _FOOTER = struct.Struct(">8sIIQI4sI4sQQHBBII16sB")  # up to SavedState; 427 reserved bytes follow
 _CHECKSUM_OFFSET = 64
 
@@ -44,7 +44,7 @@ def build_footer(size_bytes: int, unique_id: bytes, created: datetime | None = N
         raise ValueError(f"a VHD's size is whole sectors, not {size_bytes} bytes")
     if len(unique_id) != 16:
         raise ValueError("unique_id is 16 bytes")
-    created = created or datetime.now(timezone.utc)
+    created = created or datetime.now(UTC)
     timestamp = max(int((created - _VHD_EPOCH).total_seconds()), 0)
     cylinders, heads, sectors = chs_geometry(size_bytes)
     fields = [COOKIE, 0x00000002, 0x00010000, 0xFFFFFFFFFFFFFFFF, timestamp, b"win ", 0x000A0000, b"Wi2k",

@@ -32,7 +32,7 @@ _START = re.compile(r"^BlobStorageContextMiddleware: RequestMethod=(?P<method>\S
                     r"RequestHeaders:(?P<headers>\{.*\})")
 _OPERATION = re.compile(r"^DispatchMiddleware: Operation=(?P<op>\S+)")
 _END = re.compile(r"^EndMiddleware: End response\. TotalTimeInMS=(?P<ms>\d+) StatusCode=(?P<status>\d+)")
-_ERROR = re.compile(r"ErrorMiddleware: .*?(?:ErrorCode|Code)=(?P<code>\w+)")
+_ERROR = re.compile(r'^ErrorMiddleware: .*?x-ms-error-code"?[=:]"?(?P<code>\w+)')
 
 
 class AzuriteError(RuntimeError):
@@ -53,11 +53,12 @@ def find_azurite_blob() -> Path:
 class Azurite:
     """One azurite-blob child process."""
 
-    def __init__(self, state_dir: Path, cert_path: Path, key_path: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, state_dir: Path, cert_path: Path, key_path: Path, ca_path: Path,
+                 host: str = "127.0.0.1") -> None:
         self.state_dir = Path(state_dir)
         self.location = self.state_dir / "azurite"
         self.debug_log = self.state_dir / "azurite-debug.log"
-        self.cert_path, self.key_path = Path(cert_path), Path(key_path)
+        self.cert_path, self.key_path, self.ca_path = Path(cert_path), Path(key_path), Path(ca_path)
         self.host = host
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -129,7 +130,9 @@ class Azurite:
     def service_client(self) -> Any:
         from azure.storage.blob import BlobServiceClient
 
-        return BlobServiceClient(self.account_url, credential=self.credential)
+        # The CA explicitly: REQUESTS_CA_BUNDLE in our own environment may name another bundle.
+        return BlobServiceClient(self.account_url, credential=self.credential, connection_verify=str(self.ca_path),
+                                 retry_total=2)
 
     def blob_sas_url(self, container: str, blob: str, expiry_minutes: float = 60, read: bool = True,
                      write: bool = False, create: bool = False) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,7 +34,7 @@ def make_self_signed(subject_names: list[str], *, days: int = 30, key_size: int 
         raise ValueError("subject_names must name at least one IP address or DNS name")
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_names[0])])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     public_key = key.public_key()
     cert = (
         x509.CertificateBuilder()

@@ -32,4 +32,4 @@ def error_record(message: str, *, position: str, category: str, error_id: str) -
     lines = [message, *position.splitlines(), f"    + CategoryInfo          : {category}",
              f"    + FullyQualifiedErrorId : {error_id}", " "]
     body = "".join(f'<S S="Error">{_serialize(line + chr(13) + chr(10))}</S>' for line in lines)
-    return HEADER + f'<Objs Version="1.1.0.1" xmlns="{_NAMESPACE}">{body}</Objs>'.encode("utf-8")
+    return HEADER + f'<Objs Version="1.1.0.1" xmlns="{_NAMESPACE}">{body}</Objs>'.encode()

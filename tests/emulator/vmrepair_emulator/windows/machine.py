@@ -13,7 +13,8 @@ import base64
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 from ..disks.reader import FileInfo, Volume, list_partitions
 from .certificate import SelfSignedCertificate, make_self_signed

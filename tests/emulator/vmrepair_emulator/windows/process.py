@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 Output = tuple[str, bytes]
 Producer = Generator[Output, None, int]
@@ -31,8 +31,8 @@ class StdinBuffer:
 
     def write(self, data: bytes, end: bool) -> None:
         with self._cond:
-            if self._ended:
-                raise ValueError("stdin is already closed")
+            if self._ended:  # the pipe is closed (or the process ended): the bytes go nowhere
+                return
             if data:
                 self._chunks.append(data)
             self._ended = end

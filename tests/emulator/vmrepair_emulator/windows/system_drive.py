@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import BinaryIO
 
 from ..disks.reader import FileInfo
 
-_INSTALLED = datetime(2026, 10, 14, 9, 30, 0, tzinfo=timezone.utc)
+_INSTALLED = datetime(2026, 10, 14, 9, 30, 0, tzinfo=UTC)
 _TEMP_DISK_README = (
     "WARNING: THIS IS A TEMPORARY DISK.\r\n\r\n"
     "Any data stored on this drive is SUBJECT TO LOSS and THERE IS NO WAY TO RECOVER IT.\r\n\r\n"
@@ -73,7 +73,7 @@ class SimulatedVolume:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "SimulatedVolume":
+    def __enter__(self) -> SimulatedVolume:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -113,7 +113,7 @@ REAL_KERNEL = [
 ]
 
 
-@pytest.mark.parametrize(("name", "expected"), REAL_KERNEL, ids=[n for n, _ in REAL_KERNEL])
+@pytest.mark.parametrize(("name", "expected"), REAL_KERNEL, ids=[case[0] for case in REAL_KERNEL])
 def test_real_kernel_dump_headers(name, expected):
     parsed = parse_dump_header(REALDATA / name)
     assert {key: parsed[key] for key in expected} == expected
@@ -139,7 +139,7 @@ REAL_MINIDUMPS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "expected"), REAL_MINIDUMPS, ids=[n for n, _ in REAL_MINIDUMPS])
+@pytest.mark.parametrize(("name", "expected"), REAL_MINIDUMPS, ids=[case[0] for case in REAL_MINIDUMPS])
 def test_real_user_minidumps(name, expected):
     parsed = parse_dump_header(REALDATA / name)
     assert {key: parsed[key] for key in expected} == expected

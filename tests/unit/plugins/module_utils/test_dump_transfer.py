@@ -136,18 +136,23 @@ def test_resolve_dest(tmp_path):
 class LocalChunkServer:
     """Plays the repair VM's read_file_chunks from a local file, with faults on request."""
 
-    def __init__(self, path: str, compression: str = "deflate"):
+    def __init__(self, path: str, compression: str = "deflate", chunk_size: int = CHUNK):
         self.path = path
         self.compression = compression
+        self.chunk_size = chunk_size
         self.requests: list[tuple[int, int]] = []
         self.corrupt: dict[int, int] = {}  # chunk offset -> how many more times to corrupt it
         self.break_after_lines: int | None = None  # raise after this many chunk lines (all streams)
         self.lines_sent = 0
         self.readers_opened = 0
+        self.stop_quietly_after: int | None = None  # end the next output after N chunk lines, without END
 
     def remote(self) -> RemoteFile:
+        digest = hashlib.sha256()
         with open(self.path, "rb") as handle:
-            data_hash = hashlib.sha256(handle.read()).hexdigest()
+            for block in iter(lambda: handle.read(CHUNK), b""):
+                digest.update(block)
+        data_hash = digest.hexdigest()
         return RemoteFile("F:\\Windows\\MEMORY.DMP", os.path.getsize(self.path), data_hash, "2026-11-20T03:14:15Z")
 
     def reader(self) -> "LocalReader":
@@ -167,11 +172,14 @@ class LocalReader:
             handle.seek(offset)
             position, sent = offset, 0
             while position < offset + length:
-                data = handle.read(min(CHUNK, offset + length - position))
+                data = handle.read(min(server.chunk_size, offset + length - position))
                 if not data:
                     break
                 if server.break_after_lines is not None and server.lines_sent >= server.break_after_lines:
                     raise WinrmSessionError("connection reset by peer")
+                if server.stop_quietly_after is not None and (position - offset) // server.chunk_size >= server.stop_quietly_after:
+                    server.stop_quietly_after = None
+                    return
                 line = chunk_line(position, data, server.compression)
                 if server.corrupt.get(position):
                     server.corrupt[position] -= 1
@@ -392,3 +400,33 @@ def test_bad_options(tmp_path, source, options, message):
     options.setdefault("chunk_size", CHUNK)
     with pytest.raises(TransferError, match=message):
         DumpTransfer(server.remote(), str(tmp_path / "x"), server.reader, **options)
+
+
+def test_memory_does_not_grow_with_the_file(tmp_path):
+    import tracemalloc
+
+    def peak_for(size_mib: int) -> int:
+        path = tmp_path / f"{size_mib}.bin"
+        with open(path, "wb") as handle:
+            for _mib in range(size_mib):
+                handle.write(os.urandom(512 * 1024) + bytes(512 * 1024))
+        server = LocalChunkServer(str(path), chunk_size=4 * CHUNK)
+        tracemalloc.start()
+        try:
+            run_transfer(server, tmp_path / f"{size_mib}.copy", streams=4, chunk_size=4 * CHUNK)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak_for(8), peak_for(40)
+    assert large < small * 1.5 + 1024 * 1024, (small, large)
+    assert large < 16 * 1024 * 1024  # a few chunks per stream, well under the 40 MiB file
+
+
+def test_output_that_ends_without_its_end_line_is_completed(tmp_path, source):
+    server = LocalChunkServer(str(source))
+    server.stop_quietly_after = 2
+    result = run_transfer(server, tmp_path / "MEMORY.DMP", streams=1)
+    assert (tmp_path / "MEMORY.DMP").read_bytes() == source.read_bytes()
+    assert server.requests[1][0] == 2 * CHUNK
+    assert result["chunks_refetched"] == result["chunks"] - 2

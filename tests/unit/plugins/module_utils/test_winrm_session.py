@@ -186,3 +186,9 @@ def test_open_failure_names_each_transport_without_the_password():
     message = str(caught.value)
     assert "ntlm: 401 for ntlm" in message and "basic: 401 for basic" in message
     assert PASSWORD not in message
+
+
+def test_a_runaway_line_is_refused_before_it_fills_memory():
+    responses = [(b"x" * 600, b"", -1, False), (b"x" * 600, b"", -1, False), (b"\n", b"", 0, True)]
+    with pytest.raises(WinrmSessionError, match="longer than 1000 bytes"):
+        list(shell_with(responses).stream_lines("# script", max_line_bytes=1000))

@@ -17,7 +17,7 @@ def run_module(path: Path) -> dict:
                ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     ansible = Path(sys.executable).with_name("ansible")
     run = subprocess.run([str(ansible), "localhost", "-o", "-m", "vmrepair.azure.dump_info", "-a", f"path={path}"],
-                         env=env, capture_output=True, text=True, timeout=120)
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
     # One line: "localhost | SUCCESS => {...}" (or FAILED!).
     line = next(line for line in run.stdout.splitlines() if line.startswith("localhost |"))
     status, payload = line.split(" => ", 1)

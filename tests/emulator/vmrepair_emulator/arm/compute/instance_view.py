@@ -63,6 +63,8 @@ def _boot_diagnostics(world: "World", vm: VirtualMachine) -> dict[str, Any] | No
     settings = (vm.props.get("diagnosticsProfile") or {}).get("bootDiagnostics") or {}
     if not settings.get("enabled") or not settings.get("storageUri"):
         return None
+    if vm["id"].lower() not in world.bootdiag:
+        return None  # no blobs written yet (they appear with the first retrieveBootDiagnosticsData)
     try:
         from ...bootdiag import urls_for
     except ImportError:

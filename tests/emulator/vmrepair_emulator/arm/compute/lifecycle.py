@@ -141,6 +141,7 @@ def commit_change(world: "World", change: VmChange, new_doc: dict[str, Any] | No
     if new_doc is not None:
         vm.clear()
         vm.update(new_doc)
+    vm.user_data = change.user_data
     world.put(vm)
     for disk in change.created_disks:
         world.put(disk)

@@ -69,6 +69,8 @@ def _vm_view(world: "World", vm: VirtualMachine, expand: str | None) -> dict[str
     view = vm.to_arm()
     if expand and expand.lower() == "instanceview":
         view["properties"]["instanceView"] = instance_view.build(world, vm)
+    if expand and expand.lower() == "userdata" and vm.user_data is not None:
+        view["properties"]["userData"] = vm.user_data
     return view
 
 

@@ -125,6 +125,7 @@ def seed_vm(world: "World", vm_spec: dict[str, Any], nic_id: str, os_disk_id: st
         doc["tags"] = dict(vm_spec["tags"])
     if vm_spec.get("zone"):
         doc["zones"] = [str(vm_spec["zone"])]
+    doc["etag"] = '"1"'
     doc["properties"] = props
     vm = VirtualMachine(doc)
     vm.power = _POWER[vm_spec["power_state"]]

@@ -36,6 +36,7 @@ class VmChange:
     nic_ids: list[str] = field(default_factory=list)
     released_nic_ids: list[str] = field(default_factory=list)
     duration_key: str = "vm_create_windows"
+    user_data: str | None = None  # properties.userData: stored, shown only with $expand=userData
 
 
 def _size(name: str | None, vm_id: str, location: str, zone: str | None, subscription_id: str) -> catalog.VmSize:
@@ -424,20 +425,29 @@ def _common(builder: _Builder, props_in: dict[str, Any], size: catalog.VmSize) -
     diagnostics = props_in.get("diagnosticsProfile")
     if diagnostics is not None:
         doc["properties"]["diagnosticsProfile"] = copy.deepcopy(diagnostics)
-    if props_in.get("licenseType"):
-        doc["properties"]["licenseType"] = props_in["licenseType"]
+    for key in ("licenseType", "extensionsTimeBudget"):
+        if props_in.get(key):
+            doc["properties"][key] = props_in[key]
     if os_type == "Linux" and (props_in.get("licenseType") or "").startswith("Windows"):
         raise errors.invalid_value("licenseType", props_in["licenseType"])
 
 
 _ORDER = ("vmId", "hardwareProfile", "storageProfile", "osProfile", "networkProfile", "securityProfile",
-          "diagnosticsProfile", "licenseType", "provisioningState", "timeCreated")
+          "diagnosticsProfile", "licenseType", "extensionsTimeBudget", "provisioningState", "timeCreated")
 
 
 def _ordered(props: dict[str, Any]) -> dict[str, Any]:
     out = {k: props[k] for k in _ORDER if k in props}
     out.update({k: v for k, v in props.items() if k not in out})
     return out
+
+
+def _next_etag(current: str | None) -> str:
+    try:
+        version = int(str(current or '"0"').strip('"'))
+    except ValueError:
+        version = 0
+    return f'"{version + 1}"'
 
 
 def build_create(world: "World", vm_id: str, name: str, body: dict[str, Any]) -> VmChange:
@@ -466,7 +476,9 @@ def build_create(world: "World", vm_id: str, name: str, body: dict[str, Any]) ->
     doc["properties"]["provisioningState"] = "Creating"
     doc["properties"]["timeCreated"] = now_iso()
     doc["properties"] = _ordered(doc["properties"])
+    doc["etag"] = _next_etag(None)
     change = builder.change
+    change.user_data = props_in.get("userData")
     change.vm.update(doc)
     change.duration_key = "vm_create_windows"
     return change
@@ -523,6 +535,9 @@ def build_update(world: "World", vm: VirtualMachine, body: dict[str, Any], parti
     doc["properties"]["provisioningState"] = "Updating"
     doc["properties"]["timeCreated"] = vm.props.get("timeCreated")
     doc["properties"] = _ordered(doc["properties"])
+    # Compute RP's etag counts the VM model's versions.
+    doc["etag"] = _next_etag(vm.get("etag"))
+    change.user_data = props_in["userData"] if "userData" in props_in else vm.user_data
     return change, doc
 
 

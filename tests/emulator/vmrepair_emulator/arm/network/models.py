@@ -8,7 +8,7 @@ import ipaddress
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArmError, not_found
+from ..errors import ArmError
 from ..resources.models import normalize_location
 
 if TYPE_CHECKING:

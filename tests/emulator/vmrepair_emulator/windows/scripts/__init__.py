@@ -21,10 +21,11 @@ from ._common import Output, ScriptError, ScriptRun
 
 SCRIPTS: dict[str, ModuleType] = {module.NAME: module for module in
                                   (enable_winrm_https, find_dumps, hash_file, read_file_chunks)}
-MARKER = re.compile(r"^[ \t]*#[ \t]*vmrepair\.azure script:[ \t]*(?P<name>[A-Za-z0-9_]+)[ \t]+v(?P<version>\d+)[ \t]*$",
-                    re.MULTILINE)
-PARAMS = re.compile(r"^[ \t]*\$VmrepairParams[ \t]*=[ \t]*ConvertFrom-Json[ \t]+'(?P<json>(?:[^']|'')*)'[ \t]*;?[ \t]*$",
-                    re.MULTILINE | re.IGNORECASE)
+MARKER = re.compile(
+    r"^[ \t]*#[ \t]*vmrepair\.azure script:[ \t]*(?P<name>[A-Za-z0-9_]+)[ \t]+v(?P<version>\d+)[ \t]*$", re.MULTILINE)
+PARAMS = re.compile(
+    r"^[ \t]*\$VmrepairParams[ \t]*=[ \t]*ConvertFrom-Json[ \t]+'(?P<json>(?:[^']|'')*)'[ \t]*;?[ \t]*$",
+    re.MULTILINE | re.IGNORECASE)
 
 
 def run(machine: Machine, script_text: str) -> Process:
@@ -39,7 +40,7 @@ def produce(machine: Machine, script_text: str) -> ScriptRun:
         return (yield from _unknown("the script has no '# vmrepair.azure script: <name> v<version>' marker"))
     name, version = marker["name"], int(marker["version"])
     module = SCRIPTS.get(name)
-    if module is None or module.VERSION != version:
+    if module is None or version != module.VERSION:
         return (yield from _unknown(f"'{name} v{version}' is not a script the emulator implements"))
     try:
         params = _params(script_text)

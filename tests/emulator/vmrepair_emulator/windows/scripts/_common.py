@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Any, Generator, Iterator
+from typing import Any
+from collections.abc import Generator, Iterator
 
 from ..machine import DriveNotFoundError, Machine, ReadableVolume
 
