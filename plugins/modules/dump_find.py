@@ -44,7 +44,9 @@ attributes:
     support: none
   check_mode:
     support: full
-    details: The task only reads; it runs the same in check mode.
+    details: >-
+      Runs the same in check mode: it writes nothing; it only brings the attached disks online on the
+      repair VM (read-only disks stay read-only), which listing them requires.
   diff_mode:
     support: none
   platform:

@@ -286,7 +286,8 @@ def test_keep_resources_keeps_them_and_a_rerun_converges(world):
     with pytest.raises(VmrepairError) as caught:
         ensure_repair_vm(clients, request_for(repair_id="keep1", keep_resources=True), render_script=render_script)
     assert "rolled_back" not in caught.value.details
-    assert len(emulator.tagged(TAG_REPAIR_ID, "keep1")) == 3  # snapshot, disk copy, NIC (the group is not listed)
+    kept = sorted(r["id"].rsplit("/", 1)[-1] for r in emulator.tagged(TAG_REPAIR_ID, "keep1"))
+    assert kept == ["disk-web-01-keep1", "nic-vmrepair-keep1", "rg-vmrepair-keep1", "snap-web-01-keep1"]
     result = ensure_repair_vm(clients, request_for(repair_id="keep1"), render_script=render_script)
     assert [s["action"] for s in result["plan"]] == ["create", "run_command", "update_tags"]
     assert len(result["created"]) == 1

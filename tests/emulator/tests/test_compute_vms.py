@@ -311,3 +311,50 @@ def test_lists_and_skus(compute: ComputeManagementClient, repair: dict[str, Any]
     assert size.locations == ["westeurope"] and size.location_info[0].zones == ["1", "2", "3"]
     assert any(s.resource_type == "disks" and s.name == "Premium_LRS" for s in skus)
     assert list(compute.resource_skus.list(filter="location eq 'eastus'")) == []
+
+
+def test_sdk_model_round_trip_attaches_a_disk(compute: ComputeManagementClient, repair: dict[str, Any]) -> None:
+    """GET the VM, append a data disk to the model, PUT it back: how clients attach a disk."""
+    from azure.mgmt.compute.models import DataDisk, ManagedDiskParameters
+
+    extra = compute.disks.begin_create_or_update(RG, unique("extra"), {
+        "location": LOCATION, "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 8}}).result()
+    vm = compute.virtual_machines.get(RG, repair["vm"].name)
+    etag = vm.etag
+    vm.storage_profile.data_disks.append(DataDisk(lun=1, create_option="Attach",
+                                                  managed_disk=ManagedDiskParameters(id=extra.id)))
+    updated = compute.virtual_machines.begin_create_or_update(RG, vm.name, vm).result()
+    assert [d.lun for d in updated.storage_profile.data_disks] == [0, 1]
+    assert updated.etag != etag
+    assert compute.disks.get(RG, extra.name).managed_by.lower() == vm.id.lower()
+    vm = compute.virtual_machines.get(RG, vm.name)
+    vm.storage_profile.data_disks = [d for d in vm.storage_profile.data_disks if d.lun != 1]
+    compute.virtual_machines.begin_create_or_update(RG, vm.name, vm).result()
+    assert compute.disks.get(RG, extra.name).managed_by is None
+    compute.disks.begin_delete(RG, extra.name).result()
+
+
+def test_resource_group_delete_cascades_to_vms_disks_and_snapshots(
+        default_emulator: EmulatorProcess, compute: ComputeManagementClient, network: NetworkManagementClient,
+        subnet_id: str) -> None:
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    resources = default_emulator.mgmt_client(ResourceManagementClient)
+    group = unique("repair-rg")
+    resources.resource_groups.create_or_update(group, {"location": LOCATION})
+    source = compute.virtual_machines.get(RG, "web-01").storage_profile.os_disk.managed_disk.id
+    snapshot = compute.snapshots.begin_create_or_update(group, "snap", {"location": LOCATION, "properties": {
+        "creationData": {"createOption": "Copy", "sourceResourceId": source}}}).result()
+    copy = compute.disks.begin_create_or_update(group, "copy", {"location": LOCATION, "properties": {
+        "creationData": {"createOption": "Copy", "sourceResourceId": snapshot.id}}}).result()
+    nic = create_nic(network, group, "nic", LOCATION, subnet_id)
+    body = repair_vm_body(LOCATION, nic.id, [copy.id], delete_option="Detach")
+    compute.virtual_machines.begin_create_or_update(group, "vm", body).result()
+    control = default_emulator.control()
+    assert copy.id in control.disks() and snapshot.id in control.disks()
+    resources.resource_groups.begin_delete(group).result()
+    assert not [r for r in control.resources() if f"/resourcegroups/{group}/".lower() in r["id"].lower()]
+    assert copy.id not in control.disks() and snapshot.id not in control.disks()
+    with pytest.raises(ResourceNotFoundError):
+        compute.virtual_machines.get(group, "vm")
+    assert compute.virtual_machines.get(RG, "web-01").provisioning_state == "Succeeded"

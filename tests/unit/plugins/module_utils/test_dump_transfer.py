@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import tracemalloc
 import zlib
 
 import pytest
@@ -403,8 +404,6 @@ def test_bad_options(tmp_path, source, options, message):
 
 
 def test_memory_does_not_grow_with_the_file(tmp_path):
-    import tracemalloc
-
     def peak_for(size_mib: int) -> int:
         path = tmp_path / f"{size_mib}.bin"
         with open(path, "wb") as handle:

@@ -102,7 +102,7 @@ def _new_disk(vm: dict[str, Any], name: str, size_gb: int, sku_name: str, zones:
              "diskIOPSReadWrite": tier.iops, "diskMBpsReadWrite": tier.mbps,
              "encryption": {"type": "EncryptionAtRestWithPlatformKey"}, "networkAccessPolicy": "AllowAll",
              "publicNetworkAccess": "Enabled", "timeCreated": now_iso(), "provisioningState": "Succeeded",
-             "diskState": "Attached", "uniqueId": new_unique_id()}
+             "diskState": "Attached", "uniqueId": new_unique_id(), "LastOwnershipUpdateTime": now_iso()}
     if sku.tier == "Premium" and tier.name:
         props["tier"] = tier.name
     doc: dict[str, Any] = {
