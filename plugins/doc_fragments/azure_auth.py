@@ -51,7 +51,7 @@ options:
     type: str
   cloud_environment:
     description:
-      - The Azure cloud: V(AzureCloud) (the default), V(AzureChinaCloud), V(AzureUSGovernment), or the
+      - The Azure cloud, V(AzureCloud) (the default), V(AzureChinaCloud), V(AzureUSGovernment), or the
         https URL of an Azure Resource Manager endpoint.
       - For a URL the module reads C(<url>/metadata/endpoints?api-version=2022-09-01) and signs in at the
         login endpoint and for the audience it names (Azure Stack Hub and other custom clouds).

@@ -199,9 +199,12 @@ def collect_boot_diagnostics(
     serial_url = getattr(uris, "serial_console_log_blob_uri", None)
     screenshot_url = getattr(uris, "console_screenshot_blob_uri", None)
 
+    warnings: list[str] = []
     serial_log = download(serial_url, "serial log") if serial_url else None
     if serial_log is None:
         summary["stop_code_reason"] = "the serial log is not available yet (the VM has not written one)"
+        if serial_log_dest:
+            warnings.append(f"Virtual machine '{vm_name}' has no serial log yet: {serial_log_dest} was not written")
     else:
         stop_code, machine_info, reason = stop_code_from_serial_log(serial_log)
         summary.update({"stop_code": stop_code, "machine_info": machine_info, "stop_code_reason": reason})
@@ -211,7 +214,11 @@ def collect_boot_diagnostics(
     if screenshot_dest:
         screenshot = download(screenshot_url, "screenshot") if screenshot_url else None
         if screenshot is None:
-            raise AzureOperationError(f"Virtual machine '{vm_name}' has no boot-diagnostics screenshot yet")
-        files.append(dict(save_file(screenshot_dest, screenshot, check_mode), kind="screenshot"))
+            warnings.append(f"Virtual machine '{vm_name}' has no screenshot yet: {screenshot_dest} was not written")
+        else:
+            files.append(dict(save_file(screenshot_dest, screenshot, check_mode), kind="screenshot"))
 
-    return {"vm": summary, "files": files, "changed": any(f["changed"] for f in files)}
+    result = {"vm": summary, "files": files, "changed": any(f["changed"] for f in files)}
+    if warnings:
+        result["warnings"] = warnings
+    return result

@@ -66,7 +66,7 @@ def deletion_tiers(resources: Iterable[TaggedResource]) -> list[list[TaggedResou
 
     Resource groups are not in here: the caller deletes the repair group after every tier.
     """
-    tiers: list[list[TaggedResource]] = [[] for _ in DELETE_TIERS]
+    tiers: list[list[TaggedResource]] = [[] for _tier in DELETE_TIERS]
     unknown: list[TaggedResource] = []
     for resource in sorted(resources, key=lambda r: r.id.lower()):
         for index, types in enumerate(DELETE_TIERS):
@@ -119,7 +119,7 @@ class ResourceDeleter:
 
     def _api_version(self, resource_type: str) -> str:
         """The newest stable api-version the resource provider lists for a type."""
-        namespace, _, rest = resource_type.partition("/")
+        namespace, _slash, rest = resource_type.partition("/")
         provider = as_json(self.clients.resources.providers.get(namespace))
         for entry in provider.get("resourceTypes") or []:
             if str(entry.get("resourceType", "")).lower() == rest.lower():

@@ -19,7 +19,7 @@ description:
     such a file is written. Azure itself is only read.
   - The SAS links are secrets and are never returned or logged.
 author:
-  - vmrepair.azure contributors
+  - vmrepair.azure maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - vmrepair.azure.azure_auth
   - ansible.builtin.action_common_attributes
@@ -29,6 +29,8 @@ attributes:
     details: In check mode files are not written; RV(files[].changed) says whether they would be.
   diff_mode:
     support: none
+  platform:
+    platforms: azure
 options:
   resource_group:
     description: The resource group of the virtual machine.

@@ -11,14 +11,14 @@ short_description: Delete everything a repair created, and prove nothing is left
 version_added: 0.1.0
 description:
   - Lists every resource in the subscription tagged C(vmrepair-repair-id=<repair_id>) and deletes them in
-    dependency order, each step's deletions at the same time: virtual machines; then NICs; then disks,
-    snapshots, public IPs and virtual networks; then network security groups; then the repair resource group.
+    dependency order, each step's deletions at the same time. First virtual machines, then NICs, then disks,
+    snapshots, public IPs and virtual networks, then network security groups, then the repair resource group.
   - The repair resource group is deleted only when it carries the repair-id tag, that is when a repair created
     it; a group that existed before is never deleted.
   - Then lists again and fails if anything tagged remains, returning it in RV(remaining).
   - Running it again when nothing is left changes nothing.
 author:
-  - vmrepair.azure contributors
+  - vmrepair.azure maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - vmrepair.azure.azure_auth
   - ansible.builtin.action_common_attributes
@@ -28,6 +28,8 @@ attributes:
     details: Returns in RV(plan) and RV(deleted) what would be deleted, and deletes nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: azure
 options:
   repair_id:
     description: The repair id (as returned by M(vmrepair.azure.repair_vm)).

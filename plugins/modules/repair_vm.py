@@ -10,7 +10,7 @@ module: repair_vm
 short_description: Create (or remove) a repair VM with a copy of a broken Windows VM's OS disk
 version_added: 0.1.0
 description:
-  - Validates the broken (source) VM first and creates nothing on bad input: it must exist, run Windows and
+  - Validates the broken (source) VM first and creates nothing on bad input. It must exist, run Windows and
     have a managed OS disk.
   - Takes a snapshot of the source OS disk and a disk copy from it (same zone, Hyper-V generation, security
     profile and encryption as the source disk), both in the source VM's resource group; the source OS disk
@@ -25,7 +25,7 @@ description:
     id, so a re-run finds what exists and creates only what is missing.
   - With O(state=absent), deletes everything of the repair as M(vmrepair.azure.repair_cleanup) does.
 author:
-  - vmrepair.azure contributors
+  - vmrepair.azure maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - vmrepair.azure.azure_auth
   - ansible.builtin.action_common_attributes
@@ -35,6 +35,8 @@ attributes:
     details: Returns RV(plan), the operations that would run, and changes nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: azure
 options:
   resource_group:
     description: The resource group of the broken (source) VM.

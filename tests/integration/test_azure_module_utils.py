@@ -76,13 +76,13 @@ def world(emulator_for, monkeypatch, request):
         emulator = emulator_for(scenario)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.env["REQUESTS_CA_BUNDLE"])
         clients = connect(auth_options(emulator), environ={})
-        used.append((emulator, clients))
+        used.append((emulator, clients, emulator.control("knobs")["latency_scale"]))
         return emulator, clients
 
     yield get
-    for emulator, clients in used:
+    for emulator, clients, latency_scale in used:
         clients.close()
-        emulator.set_knobs(latency_scale=0.01, faults=[])
+        emulator.set_knobs(latency_scale=latency_scale, faults=[])
 
 
 def last_seq(emulator) -> int:
@@ -202,6 +202,7 @@ def test_check_mode_plans_and_creates_nothing(world):
 def test_repair_vm_is_created_converges_and_is_cleaned_up(world):
     emulator, clients = world("c21a-with-dump")
     # Long enough operations that overlapping ones visibly overlap (VM create ~12 s).
+    usual_scale = emulator.control("knobs")["latency_scale"]
     emulator.set_knobs(latency_scale=0.2)
     source_disks_before = emulator.control("disks")
     seq = last_seq(emulator)
@@ -251,7 +252,7 @@ def test_repair_vm_is_created_converges_and_is_cleaned_up(world):
     assert writes_since(emulator, seq) == []
 
     # Cleanup: everything tagged goes, the group too; a second cleanup has nothing to do.
-    emulator.set_knobs(latency_scale=0.01)
+    emulator.set_knobs(latency_scale=usual_scale)
     cleaned = cleanup_repair(clients, repair_id, result["repair_resource_group"], Deadline(300))
     assert cleaned["remaining"] == [] and cleaned["changed"] is True
     assert {i.lower() for i in result["created"]} <= {i.lower() for i in cleaned["deleted"]}
@@ -305,3 +306,50 @@ def test_throttling_and_transient_errors_are_retried_by_the_sdk(world):
     assert result["vm"]["name"] == "web-01"
     fired = [f.get("fired", 0) for f in emulator.control("knobs")["faults"]]
     assert fired == [2, 1]
+
+
+KILLED_RUN = """
+import json, sys
+sys.path.insert(0, {collections!r})
+from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import connect
+from ansible_collections.vmrepair.azure.plugins.module_utils._repair_vm import RepairRequest, ensure_repair_vm
+from ansible_collections.vmrepair.azure.plugins.module_utils._scripts import render_script
+clients = connect(json.loads({options!r}), environ={{}})
+ensure_repair_vm(clients, RepairRequest("prod-rg", "web-01", admin_password={password!r}, repair_id="killed1",
+                                        timeout=300), render_script=render_script)
+"""
+
+
+def test_a_run_killed_midway_is_converged_by_the_next_one(world):
+    import os
+    import subprocess
+    import time
+
+    emulator, clients = world("c21a-with-dump")
+    usual_scale = emulator.control("knobs")["latency_scale"]
+    emulator.set_knobs(latency_scale=0.1)  # the repair VM stays "Creating" for ~6 s
+    seq = last_seq(emulator)
+    code = KILLED_RUN.format(collections=str(COLLECTIONS), options=json.dumps(auth_options(emulator)),
+                             password=PASSWORD)
+    process = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while not any(r.get("operation") == "VirtualMachines_CreateOrUpdate" for r in writes_since(emulator, seq)):
+            assert process.poll() is None and time.monotonic() < deadline, "the first run never created the VM"
+            time.sleep(0.2)
+    finally:
+        process.kill()
+        process.wait()
+
+    result = ensure_repair_vm(clients, request_for(repair_id="killed1"), render_script=render_script)
+    assert [(s["action"], s["resource_type"]) for s in result["plan"]] == [
+        ("wait", "Microsoft.Compute/virtualMachines"),
+        ("run_command", "Microsoft.Compute/virtualMachines"),
+        ("update_tags", "Microsoft.Compute/virtualMachines"),
+    ]
+    assert result["created"] == []  # the first run created them; this one only finished the job
+    vm_puts = [r for r in writes_since(emulator, seq) if r.get("operation") == "VirtualMachines_CreateOrUpdate"]
+    assert len(vm_puts) == 1
+    assert presented_certificate(result["winrm"]["host"]) is not None
+    emulator.set_knobs(latency_scale=usual_scale)
+    assert cleanup_repair(clients, "killed1", result["repair_resource_group"], Deadline(300))["remaining"] == []

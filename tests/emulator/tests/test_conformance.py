@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 import requests
@@ -30,7 +30,7 @@ from vmrepair_emulator.testing import EmulatorProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPECS = Path(os.environ.get("VMREPAIR_REST_SPECS", REPO_ROOT.parent / "shared" / "azure-rest-api-specs"))
-RG = "prod-rg"
+SCENARIO_RG = "prod-rg"  # the scenario's broken VM web-01 lives there (read only here)
 LOCATION = "westeurope"
 
 
@@ -49,18 +49,33 @@ class World:
     """The emulator seen by the cases: raw HTTP for the example requests, SDK clients for setup."""
 
     def __init__(self, emulator: EmulatorProcess) -> None:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
         self.emulator = emulator
         self.raw = RawArm(emulator.arm_url, emulator.credential(), emulator.ca_bundle)
         self.compute = emulator.mgmt_client(ComputeManagementClient)
         self.network = emulator.mgmt_client(NetworkManagementClient)
+        self.resources = emulator.mgmt_client(ResourceManagementClient)
         self.sub = emulator.env["AZURE_SUBSCRIPTION_ID"]
         self._vm: Any = None
+        # Everything the cases create lives in a group of its own, deleted at the end.
+        self.rg = unique("conformance-rg")
+        self.resources.resource_groups.create_or_update(self.rg, {"location": LOCATION})
+        self.vnet = self.network.virtual_networks.begin_create_or_update(self.rg, "cf-vnet", {
+            "location": LOCATION, "properties": {"addressSpace": {"addressPrefixes": ["127.61.0.0/16"]},
+                                                 "subnets": [{"name": "default",
+                                                              "properties": {"addressPrefix": "127.61.1.0/24"}}]}}
+        ).result()
+        self.subnet_id = self.vnet.subnets[0].id
+
+    def close(self) -> None:
+        self.resources.resource_groups.begin_delete(self.rg).result()
 
     def path(self, rest: str) -> str:
         return f"/subscriptions/{self.sub}{rest}"
 
-    def rg_path(self, rest: str, rg: str = RG) -> str:
-        return self.path(f"/resourceGroups/{rg}{rest}")
+    def rg_path(self, rest: str) -> str:
+        return self.path(f"/resourceGroups/{self.rg}{rest}")
 
     def send(self, method: str, path: str, example: dict[str, Any], body: Any = None, **query: Any) -> requests.Response:
         return self.raw.call(method, path, example["parameters"]["api-version"], body,
@@ -85,21 +100,23 @@ class World:
             assert time.time() < deadline, "operation did not finish"
             time.sleep(0.05)
 
+    def broken_os_disk_id(self) -> str:
+        return self.compute.virtual_machines.get(SCENARIO_RG, "web-01").storage_profile.os_disk.managed_disk.id
+
     def copy_of_broken_os_disk(self, tags: dict[str, str] | None = None) -> Any:
-        source = self.compute.virtual_machines.get(RG, "web-01").storage_profile.os_disk.managed_disk.id
-        return self.compute.disks.begin_create_or_update(RG, unique("cf-copy"), {
+        source = self.broken_os_disk_id()
+        return self.compute.disks.begin_create_or_update(self.rg, unique("cf-copy"), {
             "location": LOCATION, "tags": tags or {},
             "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": source}}}).result()
 
     def snapshot(self, tags: dict[str, str] | None = None) -> Any:
-        source = self.compute.virtual_machines.get(RG, "web-01").storage_profile.os_disk.managed_disk.id
-        return self.compute.snapshots.begin_create_or_update(RG, unique("cf-snap"), {
+        source = self.broken_os_disk_id()
+        return self.compute.snapshots.begin_create_or_update(self.rg, unique("cf-snap"), {
             "location": LOCATION, "tags": tags or {},
             "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": source}}}).result()
 
     def nic(self) -> Any:
-        subnet = self.network.subnets.get(RG, "prod-vnet", "default")
-        return create_nic(self.network, RG, unique("cf-nic"), LOCATION, subnet.id)
+        return create_nic(self.network, self.rg, unique("cf-nic"), LOCATION, self.subnet_id)
 
     def vm(self) -> Any:
         """One Trusted Launch repair VM with a data disk, tags, user data and custom boot diagnostics,
@@ -115,38 +132,38 @@ class World:
             props["diagnosticsProfile"] = {"bootDiagnostics": {
                 "enabled": True, "storageUri": self.emulator.env["VMREPAIR_EMULATOR_BLOB_URL"] + "/"}}
             name = unique("cf-vm")
-            self._vm = self.compute.virtual_machines.begin_create_or_update(RG, name, body).result()
-            self.compute.virtual_machines.retrieve_boot_diagnostics_data(RG, name)  # writes its blobs
+            self._vm = self.compute.virtual_machines.begin_create_or_update(self.rg, name, body).result()
+            self.compute.virtual_machines.retrieve_boot_diagnostics_data(self.rg, name)  # writes its blobs
             deadline = time.time() + 60
-            while self.compute.virtual_machines.instance_view(RG, name).vm_agent.statuses[0].display_status != "Ready":
+            while self.compute.virtual_machines.instance_view(self.rg, name).vm_agent.statuses[0].display_status \
+                    != "Ready":
                 assert time.time() < deadline
                 time.sleep(0.1)
         return self._vm
 
     def running_vm(self) -> Any:
         vm = self.vm()
-        view = self.compute.virtual_machines.instance_view(RG, vm.name)
+        view = self.compute.virtual_machines.instance_view(self.rg, vm.name)
         if not any(s.code == "PowerState/running" for s in view.statuses):
-            self.compute.virtual_machines.begin_start(RG, vm.name).result()
+            self.compute.virtual_machines.begin_start(self.rg, vm.name).result()
         return vm
 
     def temporary_vm(self, nic_id: str | None = None) -> Any:
         return self.compute.virtual_machines.begin_create_or_update(
-            RG, unique("cf-tmp"), repair_vm_body(LOCATION, nic_id or self.nic().id)).result()
+            self.rg, unique("cf-tmp"), repair_vm_body(LOCATION, nic_id or self.nic().id)).result()
 
     def nic_in_use(self) -> tuple[Any, Any]:
         """A NIC with a public IP and an NSG, used by a VM (what the NIC/PIP GET examples show)."""
-        pip = self.network.public_ip_addresses.begin_create_or_update(RG, unique("cf-pip"), {
+        pip = self.network.public_ip_addresses.begin_create_or_update(self.rg, unique("cf-pip"), {
             "location": LOCATION, "sku": {"name": "Standard"},
             "properties": {"publicIPAllocationMethod": "Static"}}).result()
-        nsg = self.network.network_security_groups.begin_create_or_update(RG, unique("cf-nsg"),
+        nsg = self.network.network_security_groups.begin_create_or_update(self.rg, unique("cf-nsg"),
                                                                           {"location": LOCATION}).result()
-        subnet = self.network.subnets.get(RG, "prod-vnet", "default")
-        nic = self.network.network_interfaces.begin_create_or_update(RG, unique("cf-nic"), {
+        nic = self.network.network_interfaces.begin_create_or_update(self.rg, unique("cf-nic"), {
             "location": LOCATION, "properties": {
                 "networkSecurityGroup": {"id": nsg.id},
                 "ipConfigurations": [{"name": "ipconfig1", "properties": {
-                    "subnet": {"id": subnet.id}, "publicIPAddress": {"id": pip.id}}}]}}).result()
+                    "subnet": {"id": self.subnet_id}, "publicIPAddress": {"id": pip.id}}}]}}).result()
         self.temporary_vm(nic.id)
         return nic, pip
 
@@ -178,8 +195,7 @@ def disk_delete(w: World, example: dict[str, Any]) -> Exchange:
 
 def snapshot_create_instant_access(w: World, example: dict[str, Any]) -> Exchange:
     body = _located(example["parameters"]["snapshot"])
-    source = w.compute.virtual_machines.get(RG, "web-01").storage_profile.os_disk.managed_disk.id
-    body["properties"]["creationData"]["sourceResourceId"] = source.lstrip("/")
+    body["properties"]["creationData"]["sourceResourceId"] = w.broken_os_disk_id().lstrip("/")
     path = w.rg_path(f"/providers/Microsoft.Compute/snapshots/{unique('cf-snap')}")
     first = w.send("PUT", path, example, body)
     w.settle(first)
@@ -205,7 +221,7 @@ def disk_create_empty(w: World, example: dict[str, Any]) -> Exchange:
 def disk_get(w: World, example: dict[str, Any]) -> Exchange:
     vm = w.vm()  # its OS disk: managed by the VM, Trusted Launch, from a platform image
     disk_id = vm.storage_profile.os_disk.managed_disk.id
-    w.compute.disks.begin_update(RG, vm.storage_profile.os_disk.name, {"tags": {"project": "ManagedDisks"}}).result()
+    w.compute.disks.begin_update(w.rg, vm.storage_profile.os_disk.name, {"tags": {"project": "ManagedDisks"}}).result()
     return Exchange(w.send("GET", disk_id, example))
 
 
@@ -230,6 +246,7 @@ def vm_delete_force(w: World, example: dict[str, Any]) -> Exchange:
 
 
 def vm_list(w: World, example: dict[str, Any]) -> Exchange:
+    w.vm()  # the example lists VMs: the group holds one
     return Exchange(w.send("GET", w.rg_path("/providers/Microsoft.Compute/virtualMachines"), example))
 
 
@@ -238,7 +255,8 @@ def vm_list_all(w: World, example: dict[str, Any]) -> Exchange:
 
 
 def vm_retrieve_boot_diagnostics_data(w: World, example: dict[str, Any]) -> Exchange:
-    path = w.rg_path("/providers/Microsoft.Compute/virtualMachines/web-01/retrieveBootDiagnosticsData")
+    path = w.path(f"/resourceGroups/{SCENARIO_RG}/providers/Microsoft.Compute/virtualMachines/web-01"
+                  "/retrieveBootDiagnosticsData")
     return Exchange(w.send("POST", path, example, sasUriExpirationTimeInMinutes=60))
 
 
@@ -270,13 +288,12 @@ def vm_instance_view(w: World, example: dict[str, Any]) -> Exchange:
 
 def nic_create(w: World, example: dict[str, Any]) -> Exchange:
     body = _located(example["parameters"]["parameters"])
-    pip = w.network.public_ip_addresses.begin_create_or_update(RG, unique("cf-pip"), {
+    pip = w.network.public_ip_addresses.begin_create_or_update(w.rg, unique("cf-pip"), {
         "location": LOCATION, "sku": {"name": "Standard"},
         "properties": {"publicIPAllocationMethod": "Static"}}).result()
-    subnet = w.network.subnets.get(RG, "prod-vnet", "default")
     first_config = body["properties"]["ipConfigurations"][0]["properties"]
     first_config["publicIPAddress"]["id"] = pip.id
-    first_config["subnet"]["id"] = subnet.id
+    first_config["subnet"]["id"] = w.subnet_id
     # ipconfig2 (a secondary prefix, privateIPAddressPrefixLength) is not modelled: the request keeps ipconfig1.
     body["properties"]["ipConfigurations"] = body["properties"]["ipConfigurations"][:1]
     path = w.rg_path(f"/providers/Microsoft.Network/networkInterfaces/{unique('cf-nic')}")
@@ -310,8 +327,7 @@ def nsg_create(w: World, example: dict[str, Any]) -> Exchange:
 
 
 def subnet_get(w: World, example: dict[str, Any]) -> Exchange:
-    return Exchange(w.send("GET", w.rg_path("/providers/Microsoft.Network/virtualNetworks/prod-vnet/subnets/default"),
-                           example))
+    return Exchange(w.send("GET", w.subnet_id, example))
 
 
 def vnet_create(w: World, example: dict[str, Any]) -> Exchange:
@@ -324,7 +340,8 @@ def vnet_create(w: World, example: dict[str, Any]) -> Exchange:
 
 
 def vnet_get(w: World, example: dict[str, Any]) -> Exchange:
-    return Exchange(w.send("GET", w.rg_path("/providers/Microsoft.Network/virtualNetworks/prod-vnet"), example))
+    w.nic()  # the example's subnet lists the IP configurations that use it
+    return Exchange(w.send("GET", w.vnet.id, example))
 
 
 def resource_group_create(w: World, example: dict[str, Any]) -> Exchange:
@@ -478,6 +495,7 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
     },
     "Microsoft.Network/2026-01-01/PublicIpAddressGet.json": {
         "properties.ipTags[]": "IP tags (FirstPartyUsage) are not modelled",
+        "properties.ddosSettings.ddosProtectionPlan": "DDoS protection plans are not modelled",
     },
     "Microsoft.Network/2026-03-01/PublicIpAddressCreateDefaults.json": {
         "properties.ipConfiguration": "a public IP just created is used by no NIC (the example shows one that is)",
@@ -591,8 +609,10 @@ pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"no REST examples at
 
 
 @pytest.fixture(scope="module")
-def world(default_emulator: EmulatorProcess) -> World:
-    return World(default_emulator)
+def world(default_emulator: EmulatorProcess) -> Iterator[World]:
+    world = World(default_emulator)
+    yield world
+    world.close()
 
 
 def test_every_example_file_is_in_the_table() -> None:

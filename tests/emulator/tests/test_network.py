@@ -50,7 +50,7 @@ def test_scenario_nic_got_the_first_address(default_emulator: EmulatorProcess, n
     assert config.private_ip_address == "127.42.1.4"
     assert nic.virtual_machine.id.endswith("/virtualMachines/web-01")
     subnet = net.subnets.get("prod-rg", "prod-vnet", "default")
-    assert [c.id for c in subnet.ip_configurations] == [config.id]
+    assert config.id in [c.id for c in subnet.ip_configurations]  # other tests may add NICs to this subnet
 
 
 def test_put_is_201_with_async_operation_then_succeeded(default_emulator: EmulatorProcess, group: str,

@@ -37,6 +37,7 @@ class Emulator:
         self.world: World | None = None
         self.server: EmulatorHTTPServer | None = None
         self.env: dict[str, str] = {}
+        self._blob: Any = None  # Azurite, also before the world exists (for stop() after a failed start)
 
     def start(self) -> "Emulator":
         try:
@@ -52,8 +53,17 @@ class Emulator:
             (self.state_dir / stale).unlink(missing_ok=True)
         self.tls = EmulatorTLS(self.state_dir)
         request_log = RequestLog(self.state_dir / "requests.jsonl")
+        blob = None
+        if self.with_blob:
+            # Before any thread exists: the child is forked with a preexec hook (see storage/azurite.py).
+            from .storage.azurite import Azurite
+
+            cert_path, key_path = self.tls.loopback.write(self.state_dir / "tls-blob.crt",
+                                                          self.state_dir / "tls-blob.key")
+            self._blob = blob = Azurite(self.state_dir, cert_path, key_path, self.tls.ca_path).start()
         self.world = world = World.from_scenario(self.scenario, self.state_dir, request_log=request_log,
                                                  tls=self.tls, build_disks=self.build_disks)
+        world.blob = blob
 
         router = Router()
         self.server = EmulatorHTTPServer(("127.0.0.1", self.arm_port), router, self.tls.server_context())
@@ -65,11 +75,7 @@ class Emulator:
         router.add(None, r"^/(subscriptions|providers)(/|$)", arm.handle)
         self.server.start()
 
-        if self.with_blob:
-            from .storage.azurite import Azurite
-
-            cert_path, key_path = self.tls.loopback.write(self.state_dir / "tls-blob.crt", self.state_dir / "tls-blob.key")
-            world.blob = Azurite(self.state_dir, cert_path, key_path, self.tls.ca_path).start()
+        if world.blob is not None:
             from . import bootdiag
 
             bootdiag.publish_all(world)
@@ -106,9 +112,10 @@ class Emulator:
             self.server.stop()
             self.server = None
         world, self.world = self.world, None
+        blob, self._blob = self._blob, None
+        if blob is not None:
+            blob.stop()
         if world is not None:
-            if world.blob is not None:
-                world.blob.stop()
             world.close()
             world.request_log.close()
 

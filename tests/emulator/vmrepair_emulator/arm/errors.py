@@ -42,4 +42,5 @@ def resource_group_not_found(name: str) -> ArmError:
 
 
 def invalid_request_content(detail: str) -> ArmError:
-    return ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: '{detail}'.")
+    return ArmError(400, "InvalidRequestContent",
+                    f"The request content was invalid and could not be deserialized: '{detail}'.")

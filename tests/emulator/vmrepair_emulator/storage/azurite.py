@@ -209,16 +209,25 @@ class Azurite:
                 self._records.append(self._pending.pop(rid))
 
 
+def _load_prctl() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up in the parent: the child must not import after fork
+_PR_SET_PDEATHSIG = 1
+
+
 def _detach_but_die_with_parent() -> None:
     """In the child: own session (our orderly SIGTERM is the only stop signal it gets), and
     PR_SET_PDEATHSIG so that even a SIGKILLed emulator leaves no Azurite behind."""
     os.setsid()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _epoch(stamp: str) -> float:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 GIB = 1024 ** 3
 # Properties a copy takes from its source unless the request sets them.
-_INHERITED = ("osType", "hyperVGeneration", "securityProfile", "supportedCapabilities",
+_INHERITED = ("osType", "hyperVGeneration", "securityProfile", "supportedCapabilities", "encryption",
               "encryptionSettingsCollection", "purchasePlan", "supportsHibernation")
 _IMAGE_ID = re.compile(r"/Providers/Microsoft\.Compute/Locations/(?P<loc>[^/]+)/Publishers/(?P<publisher>[^/]+)"
                        r"/ArtifactTypes/VMImage/Offers/(?P<offer>[^/]+)/Skus/(?P<sku>[^/]+)/Versions/(?P<version>[^/]+)$",
@@ -130,7 +130,8 @@ def new_disk(world: "World", disk_id: str, name: str, body: dict[str, Any]) -> t
     props.update({
         "creationData": creation,
         "diskSizeGB": int(size),
-        "encryption": props_in.get("encryption") or {"type": "EncryptionAtRestWithPlatformKey"},
+        "encryption": props_in.get("encryption") or props.get("encryption")
+        or {"type": "EncryptionAtRestWithPlatformKey"},
         "networkAccessPolicy": props_in.get("networkAccessPolicy") or "AllowAll",
         "publicNetworkAccess": props_in.get("publicNetworkAccess") or "Enabled",
         "timeCreated": now_iso(),

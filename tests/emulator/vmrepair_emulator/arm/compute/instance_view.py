@@ -115,10 +115,6 @@ def build(world: "World", vm: VirtualMachine) -> dict[str, Any]:
     return view
 
 
-def power_state_code(vm: VirtualMachine) -> str:
-    return f"PowerState/{vm.power}"
-
-
 def agent_wait_seconds(vm: VirtualMachine) -> float | None:
     """Seconds until the agent is Ready (0 if it is); None if it never will be in this power cycle."""
     if vm.power != RUNNING or vm.agent_ready_at is None:

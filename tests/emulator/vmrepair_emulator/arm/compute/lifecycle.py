@@ -223,7 +223,6 @@ def begin_power(world: "World", vm: VirtualMachine, action: str) -> str:
         raise ArmError(409, "OperationNotAllowed", "The operation requires the VM to be running (or set to run).")
     if action == "deallocate" and vm.power == DEALLOCATED:
         return "vm_delete_deallocated"  # nothing to release: Compute RP answers at once
-    vm.busy_with = action
     if vm.power != final or action == "restart":
         if action in ("powerOff", "deallocate", "restart"):
             _stop_listener(world, vm)
@@ -235,7 +234,6 @@ def begin_power(world: "World", vm: VirtualMachine, action: str) -> str:
 
 def complete_power(world: "World", vm: VirtualMachine, action: str) -> None:
     _, final, _ = POWER_ACTIONS[action]
-    vm.busy_with = None
     if world.get(vm["id"]) is not vm:
         return  # deleted meanwhile
     vm.power = final

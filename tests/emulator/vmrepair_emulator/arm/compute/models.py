@@ -80,7 +80,6 @@ class VirtualMachine(Resource):
         self.hyper_v_generation: str | None = None  # of the OS disk, shown in the instance view
         self.run_command: "RunCommandExecution | None" = None
         self.user_data: str | None = None  # base64; GET shows it only with $expand=userData
-        self.busy_with: str | None = None  # the power/delete operation in flight, for conflicts
 
     @property
     def props(self) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...world import Resource
 from ..errors import ArmError
 from . import catalog, errors, ids, os_profile
 from .disk_builder import GIB, image_reference_id
@@ -540,11 +539,3 @@ def build_update(world: "World", vm: VirtualMachine, body: dict[str, Any], parti
     change.user_data = props_in["userData"] if "userData" in props_in else vm.user_data
     return change, doc
 
-
-def nic_owner_set(nic: Resource, vm_id: str | None) -> None:
-    """Network RP shows the VM a NIC belongs to (properties.virtualMachine)."""
-    props = nic.setdefault("properties", {})
-    if vm_id:
-        props["virtualMachine"] = {"id": vm_id}
-    else:
-        props.pop("virtualMachine", None)

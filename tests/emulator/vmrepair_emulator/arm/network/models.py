@@ -72,7 +72,8 @@ def check_prefixes(prefixes: list[str], target: str) -> list[ipaddress.IPv4Netwo
 
 
 def put_vnet(world: "World", rg: str, name: str, location: str, prefixes: list[str],
-             subnets: list[dict[str, str]], tags: dict[str, str] | None = None) -> tuple["Resource", bool]:
+             subnets: list[dict[str, str]], tags: dict[str, str] | None = None,
+             flow_timeout_minutes: int | None = None) -> tuple["Resource", bool]:
     """Create or update a virtual network with its subnets (name, address_prefix)."""
     from ...world import Resource
 
@@ -116,6 +117,10 @@ def put_vnet(world: "World", rg: str, name: str, location: str, prefixes: list[s
         )
         if tags:
             vnet["tags"] = dict(tags)
+        if flow_timeout_minutes is None and existing is not None:
+            flow_timeout_minutes = existing["properties"].get("flowTimeoutInMinutes")
+        if flow_timeout_minutes is not None:
+            vnet["properties"]["flowTimeoutInMinutes"] = int(flow_timeout_minutes)
         if existing is not None:
             vnet.internal.update(existing.internal)
         world.put(vnet)
@@ -273,7 +278,8 @@ def put_nic(world: "World", rg: str, name: str, location: str, ip_configurations
                 "provisioningState": "Succeeded",
                 "resourceGuid": existing["properties"]["resourceGuid"] if existing else str(uuid.uuid4()),
                 "ipConfigurations": configs,
-                "dnsSettings": {"dnsServers": [], "appliedDnsServers": []},
+                "dnsSettings": {"dnsServers": [], "appliedDnsServers": [],
+                                "internalDomainNameSuffix": _internal_dns_suffix(configs[0]["properties"]["subnet"]["id"])},
                 "enableAcceleratedNetworking": bool(accelerated),
                 "vnetEncryptionSupported": False,
                 "enableIPForwarding": False,
@@ -389,6 +395,16 @@ def detach_nic_from_vm(world: "World", nic_id: str) -> None:
             nic["properties"].pop("virtualMachine", None)
 
 
+def _internal_dns_suffix(subnet_id: str) -> str:
+    """Azure-provided DNS suffix of the NIC's virtual network (<26 chars>.ax.internal.cloudapp.net)."""
+    import base64
+    import hashlib
+
+    vnet_id = subnet_id.split("/subnets/")[0].lower()
+    label = base64.b32encode(hashlib.sha256(vnet_id.encode()).digest()).decode().lower()[:26]
+    return f"{label}.ax.internal.cloudapp.net"
+
+
 def _mac(seed: str) -> str:
     digest = uuid.uuid5(uuid.NAMESPACE_URL, seed.lower()).hex[:10].upper()
     return "00-0D-" + "-".join(digest[i:i + 2] for i in range(0, 8, 2))
@@ -419,11 +435,14 @@ def put_public_ip(world: "World", rg: str, name: str, location: str, body: dict[
                 "publicIPAllocationMethod": method,
                 "idleTimeoutInMinutes": props.get("idleTimeoutInMinutes", 4),
                 "ipTags": props.get("ipTags", []),
+                "ddosSettings": props.get("ddosSettings") or {"protectionMode": "VirtualNetworkInherited"},
             },
         )
         if method == "Static":
             # Documentation range (TEST-NET-3): never routable, never confused with a VM address.
-            index = (existing.internal.get("index") if existing else None) or sum(1 for r in world.resources.values() if r["type"] == PIP) + 1
+            index = existing.internal.get("index") if existing else None
+            if index is None:
+                index = sum(1 for r in world.resources.values() if r["type"] == PIP) + 1
             pip.internal["index"] = index
             pip["properties"]["ipAddress"] = f"203.0.113.{index % 254 + 1}"
         if existing is not None and existing["properties"].get("ipConfiguration"):
@@ -436,12 +455,17 @@ def put_public_ip(world: "World", rg: str, name: str, location: str, body: dict[
         return pip, existing is None
 
 
+# (name, direction, priority, source, destination, access, description) as Azure creates them.
 DEFAULT_NSG_RULES = [
-    ("AllowVnetInBound", "Inbound", 65000, "VirtualNetwork", "VirtualNetwork", "Allow", "Allow inbound traffic from all VMs in VNET"),
-    ("AllowAzureLoadBalancerInBound", "Inbound", 65001, "AzureLoadBalancer", "*", "Allow", "Allow inbound traffic from azure load balancer"),
+    ("AllowVnetInBound", "Inbound", 65000, "VirtualNetwork", "VirtualNetwork", "Allow",
+     "Allow inbound traffic from all VMs in VNET"),
+    ("AllowAzureLoadBalancerInBound", "Inbound", 65001, "AzureLoadBalancer", "*", "Allow",
+     "Allow inbound traffic from azure load balancer"),
     ("DenyAllInBound", "Inbound", 65500, "*", "*", "Deny", "Deny all inbound traffic"),
-    ("AllowVnetOutBound", "Outbound", 65000, "VirtualNetwork", "VirtualNetwork", "Allow", "Allow outbound traffic from all VMs to all VMs in VNET"),
-    ("AllowInternetOutBound", "Outbound", 65001, "*", "Internet", "Allow", "Allow outbound traffic from all VMs to Internet"),
+    ("AllowVnetOutBound", "Outbound", 65000, "VirtualNetwork", "VirtualNetwork", "Allow",
+     "Allow outbound traffic from all VMs to all VMs in VNET"),
+    ("AllowInternetOutBound", "Outbound", 65001, "*", "Internet", "Allow",
+     "Allow outbound traffic from all VMs to Internet"),
     ("DenyAllOutBound", "Outbound", 65500, "*", "*", "Deny", "Deny all outbound traffic"),
 ]
 
@@ -489,6 +513,7 @@ def put_nsg(world: "World", rg: str, name: str, location: str, body: dict[str, A
                 "provisioningState": "Succeeded",
                 "resourceGuid": existing["properties"]["resourceGuid"] if existing else str(uuid.uuid4()),
                 "securityRules": rules,
+                "flushConnection": bool((body.get("properties") or {}).get("flushConnection", False)),
                 "defaultSecurityRules": [
                     _rule(gid, n, {"direction": d, "priority": p, "sourceAddressPrefix": s,
                                    "destinationAddressPrefix": t, "access": a, "description": desc}, default=True)

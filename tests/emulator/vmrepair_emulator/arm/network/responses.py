@@ -152,7 +152,8 @@ def vnet_create_or_update(ctx: ArmRequest, sub: str, rg: str, name: str) -> ArmR
             raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: a subnet needs name and addressPrefix.")
         subnets.append({"name": subnet["name"], "address_prefix": prefix})
     with ctx.world.lock:
-        vnet, created = models.put_vnet(ctx.world, rg, name, location, prefixes, subnets, body.get("tags"))
+        vnet, created = models.put_vnet(ctx.world, rg, name, location, prefixes, subnets, body.get("tags"),
+                                        props.get("flowTimeoutInMinutes"))
         return _finish_put(ctx, vnet, created)
 
 
