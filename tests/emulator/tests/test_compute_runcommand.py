@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
+import socket
 import ssl
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,7 +32,15 @@ def compute(default_emulator: EmulatorProcess) -> ComputeManagementClient:
 @pytest.fixture(scope="module")
 def repair(default_emulator: EmulatorProcess, compute: ComputeManagementClient) -> Iterator[dict[str, Any]]:
     network = default_emulator.mgmt_client(NetworkManagementClient)
-    subnet = network.subnets.get(RG, "prod-vnet", "default")
+    # A network of its own with a random loopback prefix: the WinRM listener binds <ip>:5986, and
+    # other emulators on this host (same scenario, same addresses) may hold 127.42.1.x:5986.
+    prefix = f"127.{random.randint(100, 199)}.{random.randint(1, 250)}"
+    vnet = network.virtual_networks.begin_create_or_update(RG, unique("rc-vnet"), {
+        "location": LOCATION, "properties": {"addressSpace": {"addressPrefixes": [f"{prefix}.0/24"]},
+                                             "subnets": [{"name": "default",
+                                                          "properties": {"addressPrefix": f"{prefix}.0/24"}}]}}
+    ).result()
+    subnet = vnet.subnets[0]
     source = compute.virtual_machines.get(RG, "web-01").storage_profile.os_disk.managed_disk.id
     copy = compute.disks.begin_create_or_update(RG, unique("copy"), {"location": LOCATION, "properties": {
         "creationData": {"createOption": "Copy", "sourceResourceId": source}}}).result()
@@ -38,8 +48,9 @@ def repair(default_emulator: EmulatorProcess, compute: ComputeManagementClient) 
     nic = create_nic(network, RG, f"{name}-nic", LOCATION, subnet.id)
     vm = compute.virtual_machines.begin_create_or_update(RG, name, repair_vm_body(LOCATION, nic.id, [copy.id])).result()
     yield {"vm": vm, "ip": nic.ip_configurations[0].private_ip_address, "copy": copy}
-    compute.virtual_machines.begin_delete(RG, name).result()
+    compute.virtual_machines.begin_delete(RG, name).result()  # a no-op if a test deleted it
     compute.disks.begin_delete(RG, copy.name).result()
+    network.virtual_networks.begin_delete(RG, vnet.name).result()
 
 
 def _run(compute: ComputeManagementClient, vm_name: str, script: list[str]) -> tuple[str, str]:
@@ -123,6 +134,16 @@ def test_run_command_needs_a_running_vm(compute: ComputeManagementClient, repair
     # After the restart the agent comes back and Run Command works again.
     stdout, _ = _run(compute, name, _script("find_dumps", {}))
     assert json.loads(stdout.strip().splitlines()[-1])["windows_volumes"]
+
+
+def test_deleting_the_vm_closes_its_winrm_listener(compute: ComputeManagementClient, repair: dict[str, Any]) -> None:
+    """Runs after the WinRM test above: the listener it started goes away with the VM."""
+    with socket.create_connection((repair["ip"], 5986), timeout=5):
+        pass
+    compute.virtual_machines.begin_delete(RG, repair["vm"].name).result()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((repair["ip"], 5986), timeout=5).close()
+    assert compute.disks.get(RG, repair["copy"].name).managed_by is None
 
 
 def test_linux_vm_refuses_run_powershell_script(emulator: Any) -> None:

@@ -358,3 +358,19 @@ def test_resource_group_delete_cascades_to_vms_disks_and_snapshots(
     with pytest.raises(ResourceNotFoundError):
         compute.virtual_machines.get(group, "vm")
     assert compute.virtual_machines.get(RG, "web-01").provisioning_state == "Succeeded"
+
+
+def test_putting_the_create_body_again_converges(compute: ComputeManagementClient, repair: dict[str, Any]) -> None:
+    """A re-run sends the same PUT: the VM is updated in place, nothing is created twice."""
+    vm, nic, copy = repair["vm"], repair["nic"], repair["copy"]
+    disks_before = {d.name for d in compute.disks.list_by_resource_group(RG)}
+    again = compute.virtual_machines.begin_create_or_update(
+        RG, vm.name, repair_vm_body(LOCATION, nic.id, [copy.id])).result()
+    assert again.vm_id == vm.vm_id
+    assert again.storage_profile.os_disk.name == vm.storage_profile.os_disk.name
+    assert [d.name for d in again.storage_profile.data_disks] == [copy.name]
+    assert {d.name for d in compute.disks.list_by_resource_group(RG)} == disks_before
+    body = repair_vm_body(LOCATION, nic.id, [copy.id], computer_name="othername")
+    with pytest.raises(ResourceExistsError) as info:
+        compute.virtual_machines.begin_create_or_update(RG, vm.name, body)
+    assert (info.value.error.code, info.value.error.target) == ("PropertyChangeNotAllowed", "computerName")
