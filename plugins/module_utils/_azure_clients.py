@@ -114,13 +114,6 @@ class AzureClients:
             raise self._vm_error(exc, resource_group, vm_name) from None
         return as_json(vm)
 
-    def find_vm(self, resource_group: str, vm_name: str) -> dict[str, Any] | None:
-        """GET a virtual machine, or None when it (or its resource group) does not exist."""
-        try:
-            return self.get_vm(resource_group, vm_name)
-        except AzureNotFoundError:
-            return None
-
     def _vm_error(self, exc: BaseException, resource_group: str, vm_name: str) -> Exception:
         error = translate_azure_error(exc, action=f"read virtual machine '{vm_name}'", secrets=self.secrets)
         if isinstance(error, AzureNotFoundError):

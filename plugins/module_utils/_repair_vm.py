@@ -411,6 +411,7 @@ class Existing:
     disk_copy: dict[str, Any] | None = None
     nic: dict[str, Any] | None = None
     vm: dict[str, Any] | None = None
+    os_disk: dict[str, Any] | None = None  # the repair VM's own OS disk (Azure does not tag it)
     winrm_certificate: dict[str, str] | None = None  # the pinned certificate a listener presents
 
 
@@ -423,6 +424,11 @@ def needs_create(resource: dict[str, Any] | None) -> bool:
 
 def step(action: str, resource_type: str, name: str) -> dict[str, str]:
     return {"action": action, "resource_type": resource_type, "name": name}
+
+
+def os_disk_needs_tags(existing: Existing, repair_id: str) -> bool:
+    """The repair VM's OS disk is created by Azure with the VM, without tags: we add them."""
+    return existing.os_disk is None or (existing.os_disk.get("tags") or {}).get(TAG_REPAIR_ID) != repair_id
 
 
 def build_plan(existing: Existing, names: RepairNames) -> list[dict[str, str]]:
@@ -440,6 +446,8 @@ def build_plan(existing: Existing, names: RepairNames) -> list[dict[str, str]]:
             plan.append(step("create", resource_type, name))
         elif provisioning_state(resource) in IN_PROGRESS_STATES:
             plan.append(step("wait", resource_type, name))
+    if os_disk_needs_tags(existing, names.repair_id):
+        plan.append(step("update_tags", TYPE_DISK, names.os_disk))
     if existing.winrm_certificate is None:
         plan.append(step("run_command", TYPE_VM, f"{names.vm}:{WINRM_SCRIPT}"))
         plan.append(step("update_tags", TYPE_VM, names.vm))
@@ -455,12 +463,18 @@ class RepairRun:
 
     clients: AzureClients
     request: RepairRequest
-    check_mode: bool = False
     render_script: Callable[[str, dict[str, Any]], str] | None = None
     probe_certificate: Callable[[str], bytes | None] = presented_certificate
     created: list[TaggedResource] = field(default_factory=list)  # succeeded, this run
     attempted: list[TaggedResource] = field(default_factory=list)  # PUT sent, this run
     changed: bool = False
+    # Set by validate():
+    source_vm_id: str = field(init=False, default="")
+    repair_id: str = field(init=False, default="")
+    names: RepairNames = field(init=False, repr=False)
+    source: SourceVm = field(init=False, repr=False)
+    tags: dict[str, str] = field(init=False, default_factory=dict)
+    subnet_id: str = field(init=False, default="")
 
     @property
     def secrets(self) -> list[str]:
@@ -565,6 +579,8 @@ class RepairRun:
             existing.vm = self._owned(
                 self._get(compute.virtual_machines.get, "virtual machine", names.resource_group, names.vm),
                 "virtual machine", names.vm, names.resource_group)
+        if existing.vm is not None:
+            existing.os_disk = self._get(compute.disks.get, "disk", names.resource_group, names.os_disk)
         if existing.vm is not None and existing.nic is not None and not needs_create(existing.vm):
             existing.winrm_certificate = self._pinned_certificate(existing.vm, existing.nic)
         return existing
@@ -670,10 +686,22 @@ class RepairRun:
         if not private_ip:
             raise AzureOperationError(f"Network interface '{names.nic}' has no private IP address")
 
-        # 4. WinRM over HTTPS, its certificate through Run Command, pinned on the VM.
+        # 4. Tags on the VM's OS disk, while WinRM over HTTPS is enabled through Run Command;
+        #    the certificate's SHA-256 is then pinned on the VM.
+        os_disk_tagging = None
+        if os_disk_needs_tags(existing, self.repair_id):
+            description = f"tag disk '{names.os_disk}'"
+            self.changed = True
+            try:
+                os_disk_tagging = Pending(description, compute.disks.begin_update(
+                    group_name, names.os_disk, {"tags": dict(tags)}))
+            except Exception as exc:  # pylint: disable=broad-except  # translated
+                raise translate_azure_error(exc, action=description, secrets=self.secrets) from None
         certificate = existing.winrm_certificate
         if certificate is None:
             certificate = self._enable_winrm(private_ip, deadline)
+        self._wait([os_disk_tagging], deadline)
+        if existing.winrm_certificate is None:
             self._pin(vm, certificate["thumbprint_sha256"], deadline)
 
         return {
@@ -753,7 +781,7 @@ def ensure_repair_vm(
     probe_certificate: Callable[[str], bytes | None] = presented_certificate,
 ) -> dict[str, Any]:
     """What repair_vm state=present returns."""
-    run = RepairRun(clients, request, check_mode, render_script, probe_certificate)
+    run = RepairRun(clients, request, render_script, probe_certificate)
     deadline = Deadline(request.timeout)
     run.validate()
     existing = run.discover()

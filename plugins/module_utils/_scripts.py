@@ -9,7 +9,9 @@ the marker: `$VmrepairParams = ConvertFrom-Json '<json>'` (single quotes doubled
 escaping a PowerShell single-quoted string needs). The JSON is ASCII-only and on one line, so the
 line survives Ansible's PowerShell encoding, which strips every line and drops empty ones.
 
-Controller side only: the scripts are read from the collection's files.
+The files are read on the controller (action plugins); a module, which runs from an AnsiballZ
+payload that carries only Python, gets the script text from its action plugin and renders it
+with render_script_text().
 """
 
 from __future__ import annotations
@@ -51,11 +53,21 @@ def params_line(params: dict) -> str:
 
 def render_script(name: str, params: dict) -> str:
     """powershell/<name>.ps1 with the parameter line inserted after its marker line."""
+    return render_script_text(name, load_script(name), params)
+
+
+def render_script_text(name: str, text: str, params: dict) -> str:
+    """A script's text (as load_script() read it) with the parameter line inserted after its marker line."""
     if not isinstance(params, dict):
         raise TypeError("script parameters are a dict (they become a JSON object)")
-    lines = _read(name).splitlines()
+    lines = text.splitlines()
     _marker(name, lines[0] if lines else "")
     return "\n".join([lines[0], params_line(params), *lines[1:]]) + "\n"
+
+
+def load_script(name: str) -> str:
+    """The text of powershell/<name>.ps1."""
+    return _read(name)
 
 
 def _read(name: str) -> str:

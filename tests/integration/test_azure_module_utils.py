@@ -91,7 +91,7 @@ def last_seq(emulator) -> int:
 
 
 def arm_since(emulator, seq: int) -> list[dict]:
-    return [r for r in emulator.control("requests", service="arm", since=seq + 1)]
+    return list(emulator.control("requests", service="arm", since=seq + 1))
 
 
 def writes_since(emulator, seq: int) -> list[dict]:
@@ -114,8 +114,8 @@ def test_custom_cloud_comes_from_arm_metadata_and_signs_in_there(world):
     assert all("vmrepair.azure/" in (r.get("user_agent") or "") for r in arm)
 
 
-def test_wrong_secret_names_the_aadsts_code_and_never_the_secret(world, emulator_for):
-    emulator, _ = world("c21a-with-dump")
+def test_wrong_secret_names_the_aadsts_code_and_never_the_secret(world):
+    emulator = world("c21a-with-dump")[0]
     wrong = "Wr0ng-Secret-Value-123"
     clients = connect(auth_options(emulator, secret=wrong), environ={})
     try:
@@ -128,7 +128,7 @@ def test_wrong_secret_names_the_aadsts_code_and_never_the_secret(world, emulator
 
 
 def test_missing_vm_and_missing_group_are_named(world):
-    _, clients = world("c21a-with-dump")
+    clients = world("c21a-with-dump")[1]
     with pytest.raises(AzureNotFoundError) as missing_vm:
         clients.get_vm("prod-rg", "web-99")
     assert missing_vm.value.message == "Virtual machine 'web-99' was not found in resource group 'prod-rg'"
@@ -194,7 +194,7 @@ def test_check_mode_plans_and_creates_nothing(world):
     seq = last_seq(emulator)
     result = ensure_repair_vm(clients, request_for(), check_mode=True, render_script=render_script)
     assert [s["action"] for s in result["plan"]] == [
-        "create", "create", "create", "create", "create", "run_command", "update_tags"]
+        "create", "create", "create", "create", "create", "update_tags", "run_command", "update_tags"]
     assert result["changed"] is True and result["created"] == []
     assert writes_since(emulator, seq) == []
 
@@ -213,10 +213,13 @@ def test_repair_vm_is_created_converges_and_is_cleaned_up(world):
     source_id = vm_resource_id(clients.subscription_id, "prod-rg", "web-01")
     assert repair_id == default_repair_id(source_id)
     assert result["changed"] is True and len(result["created"]) == 5
-    # Every created resource carries both tags.
+    # Every resource of the repair carries both tags, the OS disk Azure made for the repair VM too.
     tagged = {r["id"].lower(): r for r in emulator.tagged(TAG_REPAIR_ID, repair_id)}
-    for resource_id in result["created"]:
-        tags = tagged[resource_id.lower()]["tags"]
+    in_repair_group = [r["id"].lower() for r in emulator.control("resources")
+                       if f"/resourcegroups/{result['repair_resource_group']}/".lower() in r["id"].lower()]
+    assert len(in_repair_group) == 3  # VM, NIC, OS disk
+    for resource_id in [i.lower() for i in result["created"]] + in_repair_group:
+        tags = tagged[resource_id]["tags"]
         assert tags[TAG_REPAIR_ID] == repair_id and tags[TAG_SOURCE_VM].lower() == source_id.lower()
     # The repair VM: disk copy at LUN 0, NIC without public IP, in the source subnet.
     vm = clients.get_vm(result["repair_resource_group"], result["repair_vm"]["name"])
@@ -290,7 +293,7 @@ def test_keep_resources_keeps_them_and_a_rerun_converges(world):
     kept = sorted(r["id"].rsplit("/", 1)[-1] for r in emulator.tagged(TAG_REPAIR_ID, "keep1"))
     assert kept == ["disk-web-01-keep1", "nic-vmrepair-keep1", "rg-vmrepair-keep1", "snap-web-01-keep1"]
     result = ensure_repair_vm(clients, request_for(repair_id="keep1"), render_script=render_script)
-    assert [s["action"] for s in result["plan"]] == ["create", "run_command", "update_tags"]
+    assert [s["action"] for s in result["plan"]] == ["create", "update_tags", "run_command", "update_tags"]
     assert len(result["created"]) == 1
     cleaned = cleanup_repair(clients, "keep1", result["repair_resource_group"], Deadline(300))
     assert cleaned["remaining"] == []
@@ -344,6 +347,7 @@ def test_a_run_killed_midway_is_converged_by_the_next_one(world):
     result = ensure_repair_vm(clients, request_for(repair_id="killed1"), render_script=render_script)
     assert [(s["action"], s["resource_type"]) for s in result["plan"]] == [
         ("wait", "Microsoft.Compute/virtualMachines"),
+        ("update_tags", "Microsoft.Compute/disks"),
         ("run_command", "Microsoft.Compute/virtualMachines"),
         ("update_tags", "Microsoft.Compute/virtualMachines"),
     ]

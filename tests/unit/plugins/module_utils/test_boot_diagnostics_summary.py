@@ -84,12 +84,12 @@ def test_no_stop_code_without_ems_record_says_why():
     text = "Microsoft Azure VM Health Report\n{...}\n"
     if (REALDATA_SERIAL / "azure_serial_vm_health_report_no_sac_fragment.txt").exists():
         text = (REALDATA_SERIAL / "azure_serial_vm_health_report_no_sac_fragment.txt").read_text()
-    stop_code, _, reason = stop_code_from_serial_log(text)
+    stop_code, _info, reason = stop_code_from_serial_log(text)
     assert stop_code is None and "BLUESCREEN" in reason
 
 
 def test_empty_serial_log_says_so():
-    stop_code, _, reason = stop_code_from_serial_log(b"")
+    stop_code, _info, reason = stop_code_from_serial_log(b"")
     assert stop_code is None and "empty" in reason
 
 

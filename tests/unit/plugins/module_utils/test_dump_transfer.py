@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import tracemalloc
 import zlib
 
@@ -145,6 +146,7 @@ class LocalChunkServer:
         self.corrupt: dict[int, int] = {}  # chunk offset -> how many more times to corrupt it
         self.break_after_lines: int | None = None  # raise after this many chunk lines (all streams)
         self.lines_sent = 0
+        self.lines_lock = threading.Lock()  # streams run in threads: count lines atomically
         self.readers_opened = 0
         self.stop_quietly_after: int | None = None  # end the next output after N chunk lines, without END
 
@@ -176,8 +178,10 @@ class LocalReader:
                 data = handle.read(min(server.chunk_size, offset + length - position))
                 if not data:
                     break
-                if server.break_after_lines is not None and server.lines_sent >= server.break_after_lines:
-                    raise WinrmSessionError("connection reset by peer")
+                with server.lines_lock:
+                    if server.break_after_lines is not None and server.lines_sent >= server.break_after_lines:
+                        raise WinrmSessionError("connection reset by peer")
+                    server.lines_sent += 1
                 if server.stop_quietly_after is not None and (position - offset) // server.chunk_size >= server.stop_quietly_after:
                     server.stop_quietly_after = None
                     return
@@ -186,7 +190,6 @@ class LocalReader:
                     server.corrupt[position] -= 1
                     line = chunk_line(position, data[:-1] + bytes([data[-1] ^ 0xFF]), server.compression,
                                       digest=hashlib.sha256(data).hexdigest())
-                server.lines_sent += 1
                 yield line
                 position += len(data)
                 sent += len(data)

@@ -205,6 +205,7 @@ def test_plan_for_a_fresh_repair_lists_every_operation_in_order(names):
         ("create", "disks", "disk-myVM-1a2b3c4d"),
         ("create", "networkInterfaces", "nic-vmrepair-1a2b3c4d"),
         ("create", "virtualMachines", "vmrepair-1a2b3c4d"),
+        ("update_tags", "disks", "osdisk-vmrepair-1a2b3c4d"),
         ("run_command", "virtualMachines", "vmrepair-1a2b3c4d:enable_winrm_https"),
         ("update_tags", "virtualMachines", "vmrepair-1a2b3c4d"),
     ]
@@ -214,9 +215,13 @@ def succeeded():
     return {"properties": {"provisioningState": "Succeeded"}}
 
 
+def tagged_os_disk():
+    return {"tags": {"vmrepair-repair-id": "1a2b3c4d"}, "properties": {"provisioningState": "Succeeded"}}
+
+
 def test_plan_is_empty_when_everything_exists_and_the_pin_matches(names):
     existing = Existing(resource_group={}, snapshot=succeeded(), disk_copy=succeeded(), nic=succeeded(),
-                        vm=succeeded(), winrm_certificate={"thumbprint_sha256": "ab"})
+                        vm=succeeded(), os_disk=tagged_os_disk(), winrm_certificate={"thumbprint_sha256": "ab"})
     assert build_plan(existing, names) == []
 
 
@@ -228,6 +233,7 @@ def test_plan_after_an_interrupted_run(names):
         ("wait", "disks", "disk-myVM-1a2b3c4d"),
         ("create", "networkInterfaces", "nic-vmrepair-1a2b3c4d"),
         ("create", "virtualMachines", "vmrepair-1a2b3c4d"),
+        ("update_tags", "disks", "osdisk-vmrepair-1a2b3c4d"),
         ("run_command", "virtualMachines", "vmrepair-1a2b3c4d:enable_winrm_https"),
         ("update_tags", "virtualMachines", "vmrepair-1a2b3c4d"),
     ]
@@ -235,8 +241,15 @@ def test_plan_after_an_interrupted_run(names):
 
 def test_existing_vm_without_a_matching_pin_gets_run_command_again(names):
     existing = Existing(resource_group={}, snapshot=succeeded(), disk_copy=succeeded(), nic=succeeded(),
-                        vm=succeeded(), winrm_certificate=None)
+                        vm=succeeded(), os_disk=tagged_os_disk(), winrm_certificate=None)
     assert [s["action"] for s in build_plan(existing, names)] == ["run_command", "update_tags"]
+
+
+def test_untagged_os_disk_of_the_repair_vm_gets_tagged(names):
+    untagged = dict(tagged_os_disk(), tags={})
+    existing = Existing(resource_group={}, snapshot=succeeded(), disk_copy=succeeded(), nic=succeeded(),
+                        vm=succeeded(), os_disk=untagged, winrm_certificate={"thumbprint_sha256": "ab"})
+    assert actions(build_plan(existing, names)) == [("update_tags", "disks", "osdisk-vmrepair-1a2b3c4d")]
 
 
 # --- certificate ---------------------------------------------------------------------------------
