@@ -97,6 +97,11 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  _scripts:
+    description:
+      - Internal, set by the action plugin of this module: the text of the collection's PowerShell scripts the
+        module sends through Run Command (a module's payload carries only Python). Do not set it.
+    type: dict
 seealso:
   - module: vmrepair.azure.boot_diagnostics_info
   - module: vmrepair.azure.repair_cleanup
@@ -249,7 +254,7 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._repair_vm import (
     RepairRequest,
     ensure_repair_vm,
 )
-from ansible_collections.vmrepair.azure.plugins.module_utils._scripts import render_script
+from ansible_collections.vmrepair.azure.plugins.module_utils._scripts import render_script_text
 from ansible_collections.vmrepair.azure.plugins.module_utils._waiters import Deadline
 
 
@@ -268,6 +273,13 @@ def present(module: AzureModule) -> dict:
         keep_resources=params["keep_resources"],
         timeout=params["timeout"],
     )
+    scripts = params["_scripts"] or {}
+
+    def render_script(name: str, script_params: dict) -> str:
+        if name not in scripts:
+            raise LookupError(f"no script {name!r} was handed to the module (run it as vmrepair.azure.repair_vm)")
+        return render_script_text(name, scripts[name], script_params)
+
     return ensure_repair_vm(module.clients, request, check_mode=module.check_mode, render_script=render_script)
 
 
@@ -298,6 +310,7 @@ def main() -> None:
             "keep_resources": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 1800},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+            "_scripts": {"type": "dict"},
         },
         required_if=[("state", "present", ["admin_password"])],
     )
