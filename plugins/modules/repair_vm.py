@@ -99,8 +99,8 @@ options:
     choices: [present, absent]
   _scripts:
     description:
-      - Internal, set by the action plugin of this module: the text of the collection's PowerShell scripts the
-        module sends through Run Command (a module's payload carries only Python). Do not set it.
+      - Internal, set by the action plugin of this module. The text of the collection's PowerShell scripts the
+        module sends through Run Command, because a module's payload carries only Python. Do not set it.
     type: dict
 seealso:
   - module: vmrepair.azure.boot_diagnostics_info
