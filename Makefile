@@ -30,8 +30,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	fi
 	@mkdir -p .cache && touch $@
 
-tests/emulator/node_modules/.installed: tests/emulator/package.json
-	cd tests/emulator && npm install --no-audit --no-fund --silent
+tests/emulator/node_modules/.installed: tests/emulator/package.json tests/emulator/package-lock.json
+	cd tests/emulator && npm ci --no-audit --no-fund --silent
 	touch $@
 
 $(COLLECTION_LINK):

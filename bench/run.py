@@ -26,8 +26,11 @@ from run_with_emulator import start_emulator, stop_emulator  # noqa: E402
 def https_download_seconds(env: dict, size: int) -> float:
     """Upload `size` bytes to Azurite, then time one plain HTTPS GET of them (the link's limit here)."""
     from azure.storage.blob import BlobServiceClient
+    from vmrepair_emulator.storage.azurite import ACCOUNT_KEY, ACCOUNT_NAME
 
-    service = BlobServiceClient.from_connection_string(env["VMREPAIR_EMULATOR_BLOB_CONNECTION_STRING"])
+    service = BlobServiceClient(env["VMREPAIR_EMULATOR_BLOB_URL"],
+                                credential={"account_name": ACCOUNT_NAME, "account_key": ACCOUNT_KEY},
+                                connection_verify=env["REQUESTS_CA_BUNDLE"])
     container = service.get_container_client("bench")
     if not container.exists():
         container.create_container()

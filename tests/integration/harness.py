@@ -1,4 +1,6 @@
-"""Integration fixtures: a real emulator process per scenario, real ansible-playbook runs against it."""
+"""Integration helpers: a real emulator process per scenario, real ansible-playbook runs against it.
+
+The pytest fixtures built on these live in conftest.py."""
 from __future__ import annotations
 
 import os
@@ -8,7 +10,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,15 @@ class Emulator:
     def tagged(self, tag_name: str, tag_value: str) -> list[dict]:
         return self.control("resources", tag=f"{tag_name}:{tag_value}")
 
+    def stop(self) -> None:
+        stop_emulator(self.process)
+
+
+def launch_emulator(scenario: str, state_dir: Path) -> Emulator:
+    """A running emulator process serving `scenario`, keeping its state in `state_dir`."""
+    process, env = start_emulator(scenario, state_dir)
+    return Emulator(scenario, state_dir, env, process)
+
 
 @dataclass
 class PlaybookRun:
@@ -59,55 +69,33 @@ class PlaybookRun:
         return self.stdout + self.stderr
 
 
-def _ensure_collection_link() -> None:
+def ensure_collection_link() -> None:
     link = COLLECTIONS / "ansible_collections" / "vmrepair" / "azure"
     if not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(ROOT)
 
 
-@pytest.fixture(scope="session")
-def emulator_for(tmp_path_factory):
-    """emulator_for(scenario) -> a running Emulator, one per scenario for the whole session."""
-    running: dict[str, Emulator] = {}
-
-    def get(scenario: str) -> Emulator:
-        if scenario not in running:
-            state_dir = tmp_path_factory.mktemp(f"emu-{scenario}")
-            process, env = start_emulator(scenario, state_dir)
-            running[scenario] = Emulator(scenario, state_dir, env, process)
-        return running[scenario]
-
-    yield get
-    for emulator in running.values():
-        stop_emulator(emulator.process)
-
-
-@pytest.fixture
-def run_playbook(tmp_path):
-    """run_playbook(emulator, playbook, *extra_args, env=None) runs the real ansible-playbook."""
-    _ensure_collection_link()
-
-    def run(emulator: Emulator, playbook: str, *extra_args: str, env: dict | None = None,
-            timeout: float = 900) -> PlaybookRun:
-        run_env = dict(os.environ)
-        run_env.update(emulator.env)
-        run_env.update({
-            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        })
-        run_env.update(env or {})
-        command = [str(Path(sys.executable).with_name("ansible-playbook")), playbook,
-                   "-e", f"output_dir={tmp_path / 'out'}", *extra_args]
-        done = subprocess.run(command, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
-        return PlaybookRun(done.returncode, done.stdout, done.stderr)
-
-    return run
+def run_ansible_playbook(work_dir: Path, emulator: Emulator, playbook: str, *extra_args: str,
+                         env: dict | None = None, timeout: float = 900) -> PlaybookRun:
+    """Run the real ansible-playbook against `emulator` in `work_dir`; output_dir is work_dir/out."""
+    ensure_collection_link()
+    run_env = dict(os.environ)
+    run_env.update(emulator.env)
+    run_env.update({
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_LOCAL_TEMP": str(work_dir / "ansible-local"),
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    })
+    run_env.update(env or {})
+    command = [str(Path(sys.executable).with_name("ansible-playbook")), playbook,
+               "-e", f"output_dir={work_dir / 'out'}", *extra_args]
+    done = subprocess.run(command, cwd=work_dir, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
+    return PlaybookRun(done.returncode, done.stdout, done.stderr)
 
 
 def writes_in(records: list[dict]) -> list[dict]:

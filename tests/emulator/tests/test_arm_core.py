@@ -162,7 +162,7 @@ def test_request_log_records_sdk_user_agent_and_operation(default_emulator: Emul
     client = default_emulator.mgmt_client(ResourceManagementClient)
     mark = control.mark()
     client.resource_groups.get("prod-rg")
-    [record] = [r for r in control.requests(service="arm", since=mark)]
+    [record] = list(control.requests(service="arm", since=mark))
     assert record["operation"] == "ResourceGroups_Get"
     assert record["user_agent"].startswith("azsdk-python-mgmt-resource/")
     assert record["api_version"] == client._config.api_version

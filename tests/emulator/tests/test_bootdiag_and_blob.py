@@ -46,7 +46,7 @@ def test_stop_screen_and_ems_serial_log(default_emulator: EmulatorProcess) -> No
 
 
 def test_tampered_sas_is_refused_by_azurite(default_emulator: EmulatorProcess) -> None:
-    _, serial_url = _boot_diagnostics(default_emulator, "prod-rg", "web-01")
+    _screenshot_url, serial_url = _boot_diagnostics(default_emulator, "prod-rg", "web-01")
     tampered = serial_url.replace("sp=r", "sp=rw")
     control = default_emulator.control()
     with pytest.raises(HttpResponseError) as info:
@@ -58,7 +58,7 @@ def test_tampered_sas_is_refused_by_azurite(default_emulator: EmulatorProcess) -
 
 def test_azurite_served_the_downloads_with_sdk_user_agent(default_emulator: EmulatorProcess) -> None:
     control = default_emulator.control()
-    screenshot_url, _ = _boot_diagnostics(default_emulator, "prod-rg", "web-01")
+    screenshot_url, _serial_url = _boot_diagnostics(default_emulator, "prod-rg", "web-01")
     _download(screenshot_url, default_emulator)
     blob_path = urllib.parse.urlsplit(screenshot_url).path
     served = [r for r in control.requests(service="blob") if r["path"].split("?")[0] == blob_path]

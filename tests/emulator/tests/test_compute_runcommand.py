@@ -79,7 +79,7 @@ def test_enable_winrm_https_through_run_command(compute: ComputeManagementClient
 
 
 def test_output_is_the_last_4096_bytes(compute: ComputeManagementClient, repair: dict[str, Any]) -> None:
-    found, _ = _run(compute, repair["vm"].name, _script("find_dumps", {}))
+    found, _stderr = _run(compute, repair["vm"].name, _script("find_dumps", {}))
     dumps = json.loads(found.strip().splitlines()[-1])["dumps"]
     memory = next(d for d in dumps if d["kind"] == "memory")
     stdout, stderr = _run(compute, repair["vm"].name, _script("read_file_chunks", {
@@ -132,7 +132,7 @@ def test_run_command_needs_a_running_vm(compute: ComputeManagementClient, repair
     finally:
         compute.virtual_machines.begin_start(RG, name).result()
     # After the restart the agent comes back and Run Command works again.
-    stdout, _ = _run(compute, name, _script("find_dumps", {}))
+    stdout, _stderr = _run(compute, name, _script("find_dumps", {}))
     assert json.loads(stdout.strip().splitlines()[-1])["windows_volumes"]
 
 
@@ -151,7 +151,7 @@ def test_linux_vm_refuses_run_powershell_script(emulator: Any) -> None:
     compute = linux.mgmt_client(ComputeManagementClient)
     with pytest.raises(ResourceExistsError) as info:
         compute.virtual_machines.begin_run_command("lnx-rg", "lnx-01", {"commandId": "RunPowerShellScript",
-                                                                       "script": ["Write-Output hi"]})
+                                                                        "script": ["Write-Output hi"]})
     assert info.value.error.code == "Conflict"
     assert info.value.error.message == "Run command OS type 'Windows' does not match the target OS Linux."
 

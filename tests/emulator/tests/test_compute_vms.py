@@ -157,13 +157,13 @@ def test_attach_rules(compute: ComputeManagementClient, network: NetworkManageme
     zonal = _copy_of_broken_os_disk(compute, zone="2")
     with pytest.raises(HttpResponseError) as info:
         compute.virtual_machines.begin_create_or_update(RG, name, repair_vm_body(LOCATION, nic.id, [zonal.id],
-                                                                                zone="1"))
+                                                                                 zone="1"))
     assert info.value.error.code == "BadRequest"
     assert "VM zone: '1'. Disk zone: '2'." in info.value.error.message
     regional = _copy_of_broken_os_disk(compute)
     with pytest.raises(HttpResponseError) as info:
         compute.virtual_machines.begin_create_or_update(RG, name, repair_vm_body(LOCATION, nic.id, [regional.id],
-                                                                                zone="1"))
+                                                                                 zone="1"))
     assert info.value.error.message.endswith("because it is not in zone '1'.")
     # Refused requests change nothing: the disks stay free, the NIC unused, no VM.
     assert compute.disks.get(RG, zonal.name).managed_by is None

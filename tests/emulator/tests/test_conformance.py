@@ -303,12 +303,12 @@ def nic_create(w: World, example: dict[str, Any]) -> Exchange:
 
 
 def nic_get(w: World, example: dict[str, Any]) -> Exchange:
-    nic, _ = w.nic_in_use()
+    nic, _public_ip = w.nic_in_use()
     return Exchange(w.send("GET", nic.id, example))
 
 
 def public_ip_get(w: World, example: dict[str, Any]) -> Exchange:
-    _, pip = w.nic_in_use()
+    _nic, pip = w.nic_in_use()
     return Exchange(w.send("GET", pip.id, example))
 
 
@@ -386,7 +386,7 @@ EXAMPLES: dict[str, Case] = {
     "Microsoft.Compute/2025-04-01/VirtualMachine_RetrieveBootDiagnosticsData.json":
         Case("VirtualMachines_RetrieveBootDiagnosticsData", vm_retrieve_boot_diagnostics_data),
     "Microsoft.Compute/2025-04-01/VirtualMachine_Start_MaximumSet_Gen.json": Case("VirtualMachines_Start",
-                                                                                 _action("start")),
+                                                                                  _action("start")),
     "Microsoft.Compute/2025-11-01/VirtualMachineRunCommand_CreateOrUpdate.json":
         Case("VirtualMachineRunCommands_CreateOrUpdate", None,
              "managed Run Commands (runCommands child resources) are not served"),

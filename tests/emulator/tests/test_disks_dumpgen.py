@@ -62,9 +62,9 @@ def test_full_dump_pages_follow_the_physical_memory_runs() -> None:
     data = _dump(CrashDumpSpec(size_bytes=size, kind="full"))
     runs_count, pages = _u32(data, H64.PHYSICAL_MEMORY_BLOCK), _u64(data, H64.PHYSICAL_MEMORY_BLOCK + 8)
     runs = [struct.unpack_from("<QQ", data, H64.PHYSICAL_MEMORY_BLOCK + 16 + 16 * i) for i in range(runs_count)]
-    assert sum(count for _, count in runs) == pages
+    assert sum(count for _first_page, count in runs) == pages
     assert 0x2000 + pages * 0x1000 == size
-    ordered = all(b1 + c1 <= b2 for (b1, c1), (b2, _) in zip(runs, runs[1:], strict=False))
+    ordered = all(b1 + c1 <= b2 for (b1, c1), (b2, _c2) in zip(runs, runs[1:], strict=False))
     assert ordered, "runs overlap or are unordered"
 
 

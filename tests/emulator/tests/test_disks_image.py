@@ -129,7 +129,7 @@ def test_concurrent_builders_share_one_build(tmp_path: Path) -> None:
     spec = {"volume_size_mb": 24, "files": {"Windows/a.txt": "a"}}
     results: list[Path] = []
     threads = [threading.Thread(target=lambda: results.append(build_os_disk_image(spec, tmp_path)))
-               for _ in range(3)]
+               for _thread_number in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -144,7 +144,7 @@ def test_memory_use_does_not_grow_with_the_dump(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         build_os_disk_image(spec, tmp_path)
-        _, peak = tracemalloc.get_traced_memory()
+        _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 12 * MIB, f"peak Python allocation {peak / MIB:.1f} MiB for a 64 MiB dump"

@@ -64,7 +64,7 @@ def test_scenarios_command_lists_files() -> None:
 def test_unknown_scenario_fails_with_a_clear_message(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "vmrepair_emulator", "serve", "--scenario", "no-such",
                              "--state-dir", str(tmp_path)], cwd=EMULATOR_DIR, capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, check=False)
     assert result.returncode == 2
     assert "no scenario file" in result.stderr and "c21a-with-dump" in result.stderr
 
@@ -72,10 +72,10 @@ def test_unknown_scenario_fails_with_a_clear_message(tmp_path: Path) -> None:
 def test_many_concurrent_keep_alive_connections(default_emulator: EmulatorProcess) -> None:
     url = default_emulator.env["VMREPAIR_EMULATOR_URL"] + "_emulator/health"
 
-    def client(_: int) -> int:
+    def client(_client_number: int) -> int:
         with requests.Session() as session:
             return sum(session.get(url, verify=default_emulator.ca_bundle, timeout=30).status_code == 200
-                       for _ in range(5))
+                       for _request_number in range(5))
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=64) as pool:

@@ -59,7 +59,7 @@ def test_missing_group_is_resource_group_not_found(rm: ResourceManagementClient)
 
 def test_list_with_tag_filter(rm: ResourceManagementClient) -> None:
     tag = uuid.uuid4().hex
-    names = [_name("tagged-rg") for _ in range(2)]
+    names = [_name("tagged-rg") for _group_number in range(2)]
     for name in names:
         rm.resource_groups.create_or_update(name, {"location": "westeurope", "tags": {"repair-id": tag}})
     other = _name("other-rg")
@@ -107,10 +107,10 @@ def test_generic_resource_list_by_tag_and_group(rm: ResourceManagementClient, ne
     tag = uuid.uuid4().hex
     rm.resource_groups.create_or_update(group, {"location": "westeurope"})
     net.network_security_groups.begin_create_or_update(group, "nsg-a", {"location": "westeurope",
-                                                                         "tags": {"repair-id": tag}}).result()
+                                                                        "tags": {"repair-id": tag}}).result()
     net.public_ip_addresses.begin_create_or_update(group, "pip-a", {"location": "westeurope",
-                                                                     "sku": {"name": "Standard"},
-                                                                     "properties": {"publicIPAllocationMethod": "Static"}}).result()
+                                                                    "sku": {"name": "Standard"},
+                                                                    "properties": {"publicIPAllocationMethod": "Static"}}).result()
     tagged = [r.id for r in rm.resources.list(filter=f"tagName eq 'repair-id' and tagValue eq '{tag}'")]
     assert len(tagged) == 1 and tagged[0].endswith("/networkSecurityGroups/nsg-a")
     in_group = sorted(r.type for r in rm.resources.list_by_resource_group(group))
@@ -139,7 +139,7 @@ def test_group_delete_cascades_through_dependencies(rm: ResourceManagementClient
         "location": "westeurope", "properties": {
             "networkSecurityGroup": {"id": nsg.id},
             "ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id},
-                                                                     "publicIPAddress": {"id": pip.id}}}]}}).result()
+                                                                      "publicIPAddress": {"id": pip.id}}}]}}).result()
     # The parts hold each other: none can go first on its own.
     with pytest.raises(HttpResponseError) as info:
         net.virtual_networks.begin_delete(group, "vnet")

@@ -107,7 +107,7 @@ def test_find_dumps_brings_the_copy_online_and_lists_its_dumps(machine: Machine)
 
 def test_find_dumps_without_attached_disks_finds_nothing(image: Path) -> None:
     bare = Machine("repair-vm", "REPAIR-VM", "127.0.0.1", "vmrepair", "pw")
-    code, out, _ = run(bare, "find_dumps", {})
+    code, out, _err = run(bare, "find_dumps", {})
     assert code == 0 and json.loads(out) == {"windows_volumes": [], "dumps": []}
 
 
@@ -139,7 +139,7 @@ def test_hash_file_errors(online: Machine, params: dict, message: str) -> None:
 @pytest.mark.parametrize("compression", ["none", "deflate"])
 def test_read_file_chunks_reassembles_the_file(online: Machine, dump_bytes: bytes, compression: str) -> None:
     code, out, err = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": 0, "length": len(dump_bytes),
-                                                       "chunk_size": MIB, "compression": compression})
+                                                      "chunk_size": MIB, "compression": compression})
     assert (code, err) == (0, b"")
     records, end = chunks(out)
     assert end == f"END {len(dump_bytes)}"
@@ -152,8 +152,8 @@ def test_read_file_chunks_reassembles_the_file(online: Machine, dump_bytes: byte
 
 def test_read_file_chunks_ranges_are_absolute_and_stop_at_the_end(online: Machine, dump_bytes: bytes) -> None:
     offset = len(dump_bytes) - 300_000
-    code, out, _ = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": offset, "length": 10 * MIB,
-                                                     "chunk_size": 128 * 1024, "compression": "deflate"})
+    code, out, _err = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": offset, "length": 10 * MIB,
+                                                       "chunk_size": 128 * 1024, "compression": "deflate"})
     records, end = chunks(out)
     assert code == 0 and end == "END 300000"
     assert [(int(r[0]), int(r[1])) for r in records] == [
@@ -164,16 +164,16 @@ def test_read_file_chunks_ranges_are_absolute_and_stop_at_the_end(online: Machin
 def test_read_file_chunks_resume_pieces_fit_together(online: Machine, dump_bytes: bytes) -> None:
     pieces = []
     for start in range(0, len(dump_bytes), 5 * MIB + 3):
-        code, out, _ = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": start, "length": 5 * MIB + 3,
-                                                         "chunk_size": 2 * MIB, "compression": "none"})
+        code, out, _err = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": start, "length": 5 * MIB + 3,
+                                                           "chunk_size": 2 * MIB, "compression": "none"})
         assert code == 0
         pieces.append(reassemble(chunks(out)[0]))
     assert b"".join(pieces) == dump_bytes
 
 
 def test_read_file_chunks_past_the_end_sends_nothing(online: Machine, dump_bytes: bytes) -> None:
-    code, out, _ = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": len(dump_bytes) + 5, "length": 10,
-                                                     "chunk_size": 4096, "compression": "none"})
+    code, out, _err = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": len(dump_bytes) + 5, "length": 10,
+                                                       "chunk_size": 4096, "compression": "none"})
     assert (code, out) == (0, b"END 0\n")
 
 
@@ -195,7 +195,7 @@ def test_read_file_chunks_errors(online: Machine, change: dict, message: str) ->
 
 
 def test_read_file_chunks_missing_parameter(online: Machine) -> None:
-    code, _, err = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": 0, "length": 1, "chunk_size": 1})
+    code, _out, err = run(online, "read_file_chunks", {"path": MEMORY_DMP, "offset": 0, "length": 1, "chunk_size": 1})
     assert code == 1 and b"The property 'compression' cannot be found" in err
 
 
@@ -228,7 +228,7 @@ def test_enable_winrm_https_through_run_command(machine: Machine) -> None:
 
 
 def test_enable_winrm_https_needs_a_name(machine: Machine) -> None:
-    code, _, err = run(machine, "enable_winrm_https", {"subject_names": []})
+    code, _out, err = run(machine, "enable_winrm_https", {"subject_names": []})
     assert code == 1 and err == b"subject_names must name at least one IP address or DNS name.\r\n"
 
 
@@ -243,11 +243,11 @@ def test_unknown_script_or_version_fails(machine: Machine) -> None:
 
 
 def test_params_line_with_quotes_survives_the_round_trip(online: Machine) -> None:
-    code, _, err = run(online, "hash_file", {"path": "F:\\Windows\\it's here.dmp"})
+    code, _out, err = run(online, "hash_file", {"path": "F:\\Windows\\it's here.dmp"})
     assert code == 1 and err == b"Cannot find path 'F:\\Windows\\it's here.dmp' because it does not exist.\r\n"
 
 
 def test_broken_params_json_fails(machine: Machine) -> None:
     text = "# vmrepair.azure script: find_dumps v1\n$VmrepairParams = ConvertFrom-Json '{\"a\": '\n"
-    code, _, err = scripts.run(machine, text).communicate()
+    code, _out, err = scripts.run(machine, text).communicate()
     assert code == 1 and err.startswith(b"Conversion from JSON failed")

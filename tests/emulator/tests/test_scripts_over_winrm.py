@@ -26,7 +26,7 @@ from vmrepair_emulator.winrm import ListenerManager
 
 COLLECTION_ROOT = Path(__file__).resolve().parents[3]
 SPEC = {"volume_size_mb": 48, "memory_dump": {"size_mb": 12, "dump_type": "kernel", "bugcheck_code": "0xC000021A",
-                                               "system_time": "2026-11-20T03:14:15Z"},
+                                              "system_time": "2026-11-20T03:14:15Z"},
         "minidumps": [], "files": {}}
 MEMORY_DMP = "F:\\Windows\\MEMORY.DMP"
 
@@ -99,7 +99,7 @@ def test_read_file_chunks_as_ansible_sends_it(reachable) -> None:
     assert lines[-2:] == [f"END {12 * 1024 * 1024}", ""]
     digest = hashlib.sha256()
     for line in lines[:-2]:
-        _, length, chunk_hash, _, payload = line.split(" ")
+        _offset, length, chunk_hash, _compression, payload = line.split(" ")
         raw = zlib.decompress(base64.b64decode(payload), wbits=-15)
         assert len(raw) == int(length) and hashlib.sha256(raw).hexdigest() == chunk_hash
         digest.update(raw)

@@ -28,7 +28,7 @@ def test_output_and_exit_code() -> None:
     output = _drain(process)
     assert b"".join(d for s, d in output if s == "stdout") == b"ab"
     assert b"".join(d for s, d in output if s == "stderr") == b"warning"
-    assert [s for s, _ in output][-1] == "stderr"
+    assert [s for s, _data in output][-1] == "stderr"
     assert process.exit_code == 3 and process.done
 
 
@@ -37,7 +37,7 @@ def test_a_slow_reader_holds_the_producer_back() -> None:
 
     def produce(_stdin):
         nonlocal produced
-        for _ in range(1000):
+        for _piece_number in range(1000):
             produced += 1
             yield "stdout", b"x" * 65536
         return 0
@@ -46,7 +46,7 @@ def test_a_slow_reader_holds_the_producer_back() -> None:
     time.sleep(0.3)
     assert produced <= 6, f"{produced} pieces of 64 KiB produced with a 256 KiB buffer and no reader"
     assert process.exit_code is None and not process.done
-    total = sum(len(d) for _, d in _drain(process, timeout=30))
+    total = sum(len(d) for _stream, d in _drain(process, timeout=30))
     assert total == 1000 * 65536 and process.exit_code == 0
 
 
@@ -59,8 +59,8 @@ def test_read_honours_max_bytes() -> None:
     process = Process(produce)
     process.wait(5)
     first = process.read(timeout=1, max_bytes=150)
-    assert sum(len(d) for _, d in first) == 100
-    assert sum(len(d) for _, d in process.read(timeout=1)) == 100
+    assert sum(len(d) for _stream, d in first) == 100
+    assert sum(len(d) for _stream, d in process.read(timeout=1)) == 100
 
 
 def test_read_times_out_with_nothing() -> None:

@@ -32,7 +32,7 @@ def test_ansible_encoded_command(machine: Machine) -> None:
 
 def test_pywinrm_run_ps_command_line(machine: Machine) -> None:
     """pywinrm's run_ps puts everything in the command: 'powershell -encodedcommand <b64>'."""
-    code, out, _ = shell.execute(machine, f"powershell -encodedcommand {_encoded(FIND_DUMPS)}", []).communicate()
+    code, out, _err = shell.execute(machine, f"powershell -encodedcommand {_encoded(FIND_DUMPS)}", []).communicate()
     assert code == 0 and b'"dumps":[]' in out
 
 
@@ -44,7 +44,7 @@ def test_pywinrm_run_ps_command_line(machine: Machine) -> None:
 ])
 def test_spellings_powershell_accepts(machine: Machine, program: str, flag: str) -> None:
     args = ["-NoLogo", "-ExecutionPolicy", "Bypass", flag, _encoded(FIND_DUMPS)]
-    code, out, _ = shell.execute(machine, program, args).communicate()
+    code, out, _err = shell.execute(machine, program, args).communicate()
     assert code == 0 and out.endswith(b"\n")
 
 
@@ -52,7 +52,7 @@ def test_command_from_stdin(machine: Machine) -> None:
     process = shell.execute(machine, "PowerShell", ["-NoProfile", "-Command", "-"])
     process.write_stdin(FIND_DUMPS.encode("utf-8")[:20])
     process.write_stdin(FIND_DUMPS.encode("utf-8")[20:], end=True)
-    code, out, _ = process.communicate()
+    code, out, _err = process.communicate()
     assert code == 0 and b'"windows_volumes"' in out
 
 
@@ -73,24 +73,24 @@ def test_scripts_powershell_cannot_run_fail_with_a_clixml_error(machine: Machine
 
 
 def test_plain_command_text_goes_to_the_script_dispatcher(machine: Machine) -> None:
-    code, _, err = shell.execute(machine, "powershell", ["-Command", "Get-Date"]).communicate()
+    code, _out, err = shell.execute(machine, "powershell", ["-Command", "Get-Date"]).communicate()
     assert code == 1 and b"CLIXML" in err
 
 
 def test_bad_base64(machine: Machine) -> None:
-    code, _, err = shell.execute(machine, "powershell", ["-EncodedCommand", "not base64!"]).communicate()
+    code, _out, err = shell.execute(machine, "powershell", ["-EncodedCommand", "not base64!"]).communicate()
     assert code == 1 and b"not properly encoded" in err
 
 
 def test_unknown_parameter_and_missing_value(machine: Machine) -> None:
-    code, _, err = shell.execute(machine, "powershell", ["-Bogus", "x"]).communicate()
+    code, _out, err = shell.execute(machine, "powershell", ["-Bogus", "x"]).communicate()
     assert code == 1 and b"'-Bogus'" in err
-    code, _, err = shell.execute(machine, "powershell", ["-EncodedCommand"]).communicate()
+    code, _out, err = shell.execute(machine, "powershell", ["-EncodedCommand"]).communicate()
     assert code == 1 and b"Missing an argument" in err
-    code, _, err = shell.execute(machine, "powershell", ["-File", "C:\\x.ps1"]).communicate()
+    code, _out, err = shell.execute(machine, "powershell", ["-File", "C:\\x.ps1"]).communicate()
     assert code == 1 and b"-File" in err
 
 
 def test_no_command_is_not_a_silent_success(machine: Machine) -> None:
-    code, _, _ = shell.execute(machine, "powershell", ["-NoProfile"]).communicate()
+    code, _out, _err = shell.execute(machine, "powershell", ["-NoProfile"]).communicate()
     assert code == 1

@@ -316,7 +316,7 @@ def _put_context64(h: bytearray, kernel: _KernelAddresses) -> None:
 
 
 def _put_memory_descriptor(h: bytearray, is64: bool, runs: list[tuple[int, int]]) -> None:
-    total = sum(count for _, count in runs)
+    total = sum(count for _first_page, count in runs)
     if is64:
         struct.pack_into("<IIQ", h, H64.PHYSICAL_MEMORY_BLOCK, len(runs), 0, total)
         for i, run in enumerate(runs):
@@ -393,7 +393,7 @@ def _triage_header(spec: CrashDumpSpec, kernel: _KernelAddresses, size: int, hea
     sections = (("mm", 0x50), ("unloaded", 0xE8), ("prcb", 0xAF00), ("process", 0xA40), ("thread", 0x898),
                 ("stack", 0x2118))
     room = size - 4 - header_size - 0x80
-    wanted = sum(length for _, length in sections)
+    wanted = sum(length for _section_name, length in sections)
     scale = min(1.0, room / wanted)  # small minidumps get proportionally smaller sections
     offsets = {}
     cursor = header_size + 0x80
@@ -438,10 +438,10 @@ class _KernelAddresses:
 def _pages(seed: int, count: int) -> Iterator[bytes]:
     """`count` pages, batched into 1 MiB writes."""
     rng = random.Random(seed)
-    lines = [_cache_line(rng) for _ in range(192)]
+    lines = [_cache_line(rng) for _line_number in range(192)]
     batch: list[bytes] = []
     zero = bytes(PAGE_SIZE)
-    for _ in range(count):
+    for _page_number in range(count):
         pick = rng.random()
         if pick < 0.35:
             batch.append(zero)
@@ -459,7 +459,7 @@ def _pages(seed: int, count: int) -> Iterator[bytes]:
 def _cache_line(rng: random.Random) -> bytes:
     """64 bytes like a kernel structure: pointers, small counters, flags and zero padding."""
     words = []
-    for _ in range(8):
+    for _word_number in range(8):
         kind = rng.random()
         if kind < 0.35:
             words.append(0xFFFF800000000000 | rng.randrange(1 << 44) & ~0x7)

@@ -60,9 +60,9 @@ def _seed_vm(world: "World", vm: dict[str, Any], compute: Any, build_disks: bool
     vnet_name, subnet_name = vm["subnet"].split("/", 1)
     vnet = next(v for v in world.scenario.virtual_networks if v["name"].lower() == vnet_name.lower())
     subnet_id = f"{network.resource_id(world, vnet['resource_group'], network.VNET, vnet['name'])}/subnets/{subnet_name}"
-    nic, _ = network.put_nic(world, vm["resource_group"], nic_name(vm), vm["location"],
-                             [{"name": "ipconfig1", "subnet_id": subnet_id, "private_ip": vm["private_ip"],
-                               "primary": True}], tags=vm["tags"])
+    nic, _created = network.put_nic(world, vm["resource_group"], nic_name(vm), vm["location"],
+                                    [{"name": "ipconfig1", "subnet_id": subnet_id, "private_ip": vm["private_ip"],
+                                      "primary": True}], tags=vm["tags"])
     os_disk_id = (f"/subscriptions/{world.subscription_id}/resourceGroups/{vm['resource_group']}/providers/"
                   f"Microsoft.Compute/disks/{vm['os_disk']['name']}")
     vm_id = (f"/subscriptions/{world.subscription_id}/resourceGroups/{vm['resource_group']}/providers/"

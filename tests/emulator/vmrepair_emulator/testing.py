@@ -29,7 +29,7 @@ class ControlClient:
 
     def _get(self, path: str, **params: Any) -> Any:
         response = self.session.get(f"{self.base_url}/_emulator/{path}", params={k: v for k, v in params.items()
-                                                                                if v is not None},
+                                                                                 if v is not None},
                                     timeout=30, verify=self.verify)
         response.raise_for_status()
         return response.json()
@@ -89,7 +89,7 @@ class EmulatorProcess:
             shutil.rmtree(self.state_dir)
         self.state_dir.mkdir(parents=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(EMULATOR_DIR),
-                                                                         os.environ.get("PYTHONPATH")])))
+                                                                        os.environ.get("PYTHONPATH")])))
         log = open(self.state_dir / "emulator.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vmrepair_emulator", "serve", "--scenario", self.scenario,

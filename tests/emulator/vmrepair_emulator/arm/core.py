@@ -196,7 +196,7 @@ class ArmApp:
             raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
                            headers={"WWW-Authenticate": _www_authenticate(
                                world, "The authentication failed because of missing 'Authorization' header.")})
-        scheme, _, token = auth.partition(" ")
+        scheme, _space, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ArmError(401, "AuthenticationFailed",
                            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
@@ -338,7 +338,7 @@ def load_routes() -> list[Route]:
         try:
             module = importlib.import_module(f"{__package__}.{module_name}")
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"{__package__}.{module_name.split('.')[0]}"):
+            if exc.name and exc.name.startswith(f"{__package__}.{module_name.split('.', maxsplit=1)[0]}"):
                 continue
             raise
         routes.extend(module.ROUTES)

@@ -182,7 +182,7 @@ class LroManager:
                     self._cond.wait(timeout=timeout if timeout is None else max(timeout, 0.0))
                 if self._stopped:
                     return
-                _, _, op_id = heapq.heappop(self._heap)
+                _due, _sequence, op_id = heapq.heappop(self._heap)
                 op = self._ops.get(op_id)
             if op is not None and not op.done:
                 self._complete(op)

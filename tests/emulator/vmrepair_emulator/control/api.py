@@ -33,7 +33,7 @@ def register(router: Router, world: "World", env: dict[str, str]) -> None:
         rtype = request.query.get("type")
         name = value = None
         if tag:
-            name, _, value = tag.partition(":")
+            name, _colon, value = tag.partition(":")
         with world.lock:
             items: list[dict[str, Any]] = []
             for resource in world.resources.values():

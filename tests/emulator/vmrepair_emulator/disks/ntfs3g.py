@@ -67,7 +67,7 @@ def _wait_for_mount(mountpoint: Path, process: subprocess.Popen) -> None:
 
 def _unmount(mountpoint: Path, process: subprocess.Popen) -> None:
     if os.path.ismount(mountpoint):
-        for _ in range(50):
+        for _attempt in range(50):
             result = subprocess.run(["umount", str(mountpoint)], capture_output=True, text=True, check=False)
             if result.returncode == 0 or not os.path.ismount(mountpoint):
                 break

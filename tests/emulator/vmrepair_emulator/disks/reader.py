@@ -89,7 +89,7 @@ class Volume:
                 break
             else:
                 raise NotAVolumeError(f"{self.vhd_path}: no NTFS volume"
-                                 + (f" in partition {partition_number}" if partition_number else ""))
+                                      + (f" in partition {partition_number}" if partition_number else ""))
         except BaseException:
             self._fh.close()
             raise

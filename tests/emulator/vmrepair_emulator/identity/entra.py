@@ -118,7 +118,7 @@ class EntraID:
         basic = request.headers.get("Authorization", "")
         if basic.lower().startswith("basic "):  # client_secret_basic
             try:
-                user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
+                user, _colon, password = base64.b64decode(basic[6:]).decode().partition(":")
                 client_id, secret = client_id or user, password
             except ValueError:
                 pass

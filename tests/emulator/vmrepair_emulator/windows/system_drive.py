@@ -33,7 +33,7 @@ class SimulatedVolume:
         for directory in directories:
             self._add_dirs(directory)
         for path, content in files.items():
-            parent, _, name = _clean(path).rpartition("\\")
+            parent, _backslash, name = _clean(path).rpartition("\\")
             self._add_dirs(parent)
             self._nodes[_key(path)] = (name, _Node(content))
 
@@ -56,7 +56,7 @@ class SimulatedVolume:
         return _info(name, node)
 
     def list_dir(self, path: str = "") -> list[FileInfo]:
-        _, node = self._node(path)
+        _name, node = self._node(path)
         if node.content is not None:
             raise NotADirectoryError(path)
         prefix = _key(path)
@@ -65,7 +65,7 @@ class SimulatedVolume:
         return sorted((_info(name, child) for name, child in children), key=lambda i: i.name.lower())
 
     def open(self, path: str) -> BinaryIO:
-        _, node = self._node(path)
+        _name, node = self._node(path)
         if node.content is None:
             raise IsADirectoryError(path)
         return io.BytesIO(node.content)

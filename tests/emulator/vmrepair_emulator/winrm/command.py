@@ -104,7 +104,7 @@ class Command:
             taken = 0
             # One element per run of the same stream: merge consecutive pieces.
             while self._pending and self._pending[0][0] == stream and taken < limit:
-                _, view = self._pending[0]
+                _stream, view = self._pending[0]
                 part = view[: limit - taken]
                 if len(part) == len(view):
                     self._pending.popleft()

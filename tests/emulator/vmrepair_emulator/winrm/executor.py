@@ -14,7 +14,6 @@ class Process(Protocol):
     def read(self, timeout: float) -> list[tuple[str, bytes]]:
         """What is available now as (stream, data) pairs, "stdout"/"stderr"; waits up to `timeout`
         seconds when nothing is."""
-        ...
 
     def write_stdin(self, data: bytes, end: bool) -> None: ...
 

@@ -134,7 +134,7 @@ class WinrmRequestHandler(BaseHTTPRequestHandler):
             return 404, b"", {}
         authorization = self.headers.get("Authorization")
         if authorization:
-            scheme, _, encoded = authorization.strip().partition(" ")
+            scheme, _space, encoded = authorization.strip().partition(" ")
             if scheme.lower() not in _AUTH_SCHEMES:
                 return self._unauthorized(log, f"unsupported scheme {scheme}")
             try:

@@ -109,7 +109,7 @@ _PREMIUM = [DiskTier("P1", 4, 120, 25), DiskTier("P2", 8, 120, 25), DiskTier("P3
 _STANDARD_SSD = [DiskTier(f"E{n}", gb, 500, 60 if gb <= 128 else 100)
                  for n, gb in [(1, 4), (2, 8), (3, 16), (4, 32), (6, 64), (10, 128), (15, 256), (20, 512), (30, 1024)]]
 _STANDARD_HDD = [DiskTier(f"S{n}", gb, 500, 60) for n, gb in [(4, 32), (6, 64), (10, 128), (15, 256), (20, 512),
-                                                               (30, 1024), (40, 2048), (50, 4096)]]
+                                                              (30, 1024), (40, 2048), (50, 4096)]]
 
 DISK_SKUS: dict[str, DiskSku] = {s.name.lower(): s for s in [
     DiskSku("Standard_LRS", "Standard", _STANDARD_HDD),

@@ -233,7 +233,7 @@ def begin_power(world: "World", vm: VirtualMachine, action: str) -> str:
 
 
 def complete_power(world: "World", vm: VirtualMachine, action: str) -> None:
-    _, final, _ = POWER_ACTIONS[action]
+    _transitional, final, _latency_key = POWER_ACTIONS[action]
     if world.get(vm["id"]) is not vm:
         return  # deleted meanwhile
     vm.power = final

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArmError
@@ -58,7 +58,7 @@ _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 def clixml_to_text(text: str) -> str:
     """The error text of a CLIXML stream ("#< CLIXML" + <Objs>), as a .ps1 run by the Run Command
     extension writes it to stderr; anything else is returned unchanged."""
-    header, _, document = text.partition("\n")
+    header, _newline, document = text.partition("\n")
     if header.strip() != "#< CLIXML" or not document.strip():
         return text
     try:

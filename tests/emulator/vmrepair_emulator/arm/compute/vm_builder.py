@@ -538,4 +538,3 @@ def build_update(world: "World", vm: VirtualMachine, body: dict[str, Any], parti
     doc["etag"] = _next_etag(vm.get("etag"))
     change.user_data = props_in["userData"] if "userData" in props_in else vm.user_data
     return change, doc
-

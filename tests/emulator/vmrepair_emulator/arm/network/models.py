@@ -314,7 +314,7 @@ def _release_subnet_refs(world: "World", nic: dict[str, Any]) -> None:
 def _claim_subnet_refs(world: "World", nic: dict[str, Any]) -> None:
     for config in nic["properties"]["ipConfigurations"]:
         try:
-            _, subnet = find_subnet(world, config["properties"]["subnet"]["id"])
+            _vnet, subnet = find_subnet(world, config["properties"]["subnet"]["id"])
         except ArmError:
             continue
         subnet["properties"].setdefault("ipConfigurations", []).append({"id": config["id"]})
@@ -322,7 +322,7 @@ def _claim_subnet_refs(world: "World", nic: dict[str, Any]) -> None:
 
 def _drop_subnet_ref(world: "World", config: dict[str, Any]) -> None:
     try:
-        _, subnet = find_subnet(world, config["properties"]["subnet"]["id"])
+        _vnet, subnet = find_subnet(world, config["properties"]["subnet"]["id"])
     except ArmError:
         return
     refs = subnet["properties"].get("ipConfigurations", [])

@@ -181,7 +181,7 @@ def _find_subnet(ctx: ArmRequest, rg: str, vnet_name: str, name: str) -> tuple[A
 
 def subnet_get(ctx: ArmRequest, sub: str, rg: str, vnet: str, name: str) -> ArmResponse:
     with ctx.world.lock:
-        _, subnet = _find_subnet(ctx, rg, vnet, name)
+        _vnet, subnet = _find_subnet(ctx, rg, vnet, name)
         if subnet is None:
             raise not_found(f"{models.VNET}/subnets", f"{vnet}/{name}", rg)
         return ArmResponse(200, copy.deepcopy(subnet))
@@ -198,9 +198,9 @@ def subnet_create_or_update(ctx: ArmRequest, sub: str, rg: str, vnet: str, name:
         specs = [{"name": s["name"], "address_prefix": s["properties"]["addressPrefix"]}
                  for s in network["properties"]["subnets"] if s["name"].lower() != name.lower()]
         specs.append({"name": existing["name"] if existing else name, "address_prefix": prefix})
-        updated, _ = models.put_vnet(world, rg, network["name"], network["location"],
-                                     network["properties"]["addressSpace"]["addressPrefixes"], specs,
-                                     network.get("tags"))
+        updated, _created = models.put_vnet(world, rg, network["name"], network["location"],
+                                            network["properties"]["addressSpace"]["addressPrefixes"], specs,
+                                            network.get("tags"))
         subnet = next(s for s in updated["properties"]["subnets"] if s["name"].lower() == name.lower())
         subnet["properties"]["provisioningState"] = "Updating"
         subnet_id = subnet["id"]

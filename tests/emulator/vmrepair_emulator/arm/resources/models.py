@@ -124,7 +124,7 @@ def parse_filter(text: str | None) -> list[tuple[str, str]]:
             continue
         raise ArmError(400, "InvalidFilterInQueryString",
                        f"The $filter '{text}' is invalid. Please refer to https://aka.ms/arm-list for more details.")
-    fields = [f for f, _ in clauses]
+    fields = [f for f, _value in clauses]
     if "tagvalue" in fields and "tagname" not in fields:
         raise ArmError(400, "InvalidFilterInQueryString",
                        f"The $filter '{text}' is invalid: tagValue can only be used together with tagName.")
