@@ -61,8 +61,11 @@ lint: deps
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint roles playbooks
 	$(VENV)/bin/antsibull-changelog lint
 
+# Two pytest runs: each keeps one emulator per scenario for its whole session, and repair VMs of two
+# emulators of the same scenario would claim the same loopback WinRM address.
 test: deps
-	$(PY) -m pytest -q tests/unit tests/emulator/tests tests/integration
+	$(PY) -m pytest -q tests/unit tests/emulator/tests
+	$(PY) -m pytest -q tests/integration
 	$(MAKE) --no-print-directory sanity lint
 
 bench: deps
