@@ -200,8 +200,8 @@ def test_request_validation(compute: ComputeManagementClient, network: NetworkMa
     body["properties"]["storageProfile"]["imageReference"]["sku"] = "2022-datacenter-nope"
     error = refused(body)
     assert (error.status_code, error.error.code) == (404, "PlatformImageNotFound")
-    error = refused(repair_vm_body(LOCATION, nic.id, size="Standard_Nope_v9"))
-    assert (error.status_code, error.error.code) == (409, "SkuNotAvailable")
+    error = refused(repair_vm_body(LOCATION, nic.id, size="Standard_Nope_v9"))  # unknown size (not restricted)
+    assert (error.status_code, error.error.code) == (400, "InvalidParameter")
     error = refused(repair_vm_body(LOCATION, nic.id, size="Standard_D2_v2"))  # Gen1-only size, Gen2 image
     assert error.error.code == "BadRequest" and "Hypervisor Generation '2'" in error.error.message
     missing_nic = nic.id.rsplit("/", 1)[0] + "/no-such-nic"

@@ -39,6 +39,40 @@ def test_c21a_with_dump_content() -> None:
     assert len(vm["os_disk"]["minidumps"]) == 1
 
 
+ISSUE_4_SCENARIOS = {"gen1-regional", "gen2-zonal-trustedlaunch", "des-encrypted", "ade-encrypted",
+                     "size-unavailable", "locked-rg"}
+
+
+def test_issue_4_scenarios_exist_each_with_its_own_network_and_a_small_c21a_dump() -> None:
+    assert ISSUE_4_SCENARIOS <= set(list_scenarios())
+    networks: dict[str, str] = {}
+    for name in list_scenarios():
+        for vnet in load_scenario(name).virtual_networks:
+            for prefix in vnet["address_prefixes"]:
+                networks.setdefault(prefix, name)
+                if name in ISSUE_4_SCENARIOS:
+                    assert networks[prefix] == name, f"{name} shares {prefix} with {networks[prefix]}"
+    for name in ISSUE_4_SCENARIOS:
+        [vm] = load_scenario(name).virtual_machines
+        assert vm["stop_code"] == "0xC000021A"
+        assert vm["os_disk"]["memory_dump"]["size_mb"] == 4
+
+
+def test_issue_4_scenario_keys() -> None:
+    [vm] = load_scenario("gen1-regional").virtual_machines
+    assert (vm["hyper_v_generation"], vm["zone"]) == ("V1", None)
+    [vm] = load_scenario("gen2-zonal-trustedlaunch").virtual_machines
+    assert (vm["hyper_v_generation"], vm["zone"], vm["security_type"]) == ("V2", "2", "TrustedLaunch")
+    assert load_scenario("des-encrypted").virtual_machines[0]["os_disk"]["disk_encryption_set"] == "web-des"
+    assert load_scenario("ade-encrypted").virtual_machines[0]["os_disk"]["ade"]["secret_url"].startswith("https://")
+    restricted = load_scenario("size-unavailable")
+    [vm] = restricted.virtual_machines
+    assert {(r["size"], r["location"], tuple(r["zones"])) for r in restricted.sku_restrictions} == {
+        (vm["size"], "westeurope", (vm["zone"],)), ("Standard_D2s_v3", "westeurope", (vm["zone"],))}
+    [group] = load_scenario("locked-rg").resource_groups
+    assert group["locks"] == [{"name": "prod-readonly", "level": "ReadOnly", "notes": "Change freeze"}]
+
+
 def test_defaults_are_filled() -> None:
     scenario = parse_scenario(copy.deepcopy(MINIMAL))
     [vm] = scenario.virtual_machines
@@ -67,6 +101,11 @@ def test_defaults_are_filled() -> None:
     (lambda d: d["virtual_machines"][0].update(os_disk={"memory_dump": {"dump_typ": "full"}}),
      "virtual_machines[0].os_disk.memory_dump.dump_typ"),
     (lambda d: d.pop("name"), "name"),
+    (lambda d: d["resource_groups"][0].update(locks=[{"name": "l", "level": "DoNotTouch"}]),
+     "resource_groups[0].locks[0].level"),
+    (lambda d: d.update(sku_restrictions=[{"size": "Standard_D2s_v3", "zones": ["4"]}]), "sku_restrictions[0].zones[0]"),
+    (lambda d: d["virtual_machines"][0].update(os_disk={"ade": {"secret_url": "https://kv/secrets/s/1"}}),
+     "virtual_machines[0].os_disk.ade.key_vault_id"),
 ])
 def test_errors_name_the_bad_key(mutate, where: str) -> None:
     data = copy.deepcopy(MINIMAL)

@@ -49,6 +49,8 @@ class Scenario:
     resource_groups: list[dict[str, Any]]
     virtual_networks: list[dict[str, Any]]
     virtual_machines: list[dict[str, Any]]
+    sku_restrictions: list[dict[str, Any]] = field(default_factory=list)
+    public_ip_pool: str | None = None
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -196,11 +198,37 @@ def _role(ctx: _Ctx, where: str, value: Any) -> Any:
     })
 
 
+def _lock(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name": (_REQUIRED, _name),
+        "level": (_REQUIRED, _choice("CanNotDelete", "ReadOnly")),
+        "notes": (None, _str),
+    })
+
+
 def _resource_group(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
     return _fields(ctx, where, value, {
         "name": (_REQUIRED, _name),
         "location": (None, _str),
         "tags": (dict, _tags),
+        "locks": (list, _list(_lock)),
+    })
+
+
+def _sku_restriction(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "size": (_REQUIRED, _str),
+        "location": (None, _str),  # default: the scenario's location
+        "zones": (None, _list(_choice("1", "2", "3"))),  # null: the whole location
+    })
+
+
+def _ade(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "key_vault_id": (_REQUIRED, _str),
+        "secret_url": (_REQUIRED, _str),
+        "key_url": (None, _str),
+        "key_vault_key_id": (None, _str),
     })
 
 
@@ -264,6 +292,8 @@ def _os_disk(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
         "memory_dump": (None, _memory_dump),
         "minidumps": (list, _list(_minidump)),
         "files": (dict, _files),
+        "disk_encryption_set": (None, _name),
+        "ade": (None, _ade),
     })
 
 
@@ -303,6 +333,8 @@ _TOP = {
     "resource_groups": (list, _list(_resource_group)),
     "virtual_networks": (list, _list(_vnet)),
     "virtual_machines": (list, _list(_vm)),
+    "sku_restrictions": (list, _list(_sku_restriction)),
+    "public_ip_pool": (None, _network),
 }
 
 
@@ -323,6 +355,16 @@ def _fill_and_cross_check(ctx: _Ctx, top: dict[str, Any]) -> None:
         if rg["name"].lower() in groups:
             raise ctx.fail(f"resource_groups[{i}].name", f"duplicate resource group {rg['name']!r}")
         groups[rg["name"].lower()] = rg
+
+    for i, restriction in enumerate(top["sku_restrictions"]):
+        restriction["location"] = (restriction["location"] or top["location"]).replace(" ", "").lower()
+
+    if top["public_ip_pool"] is None:
+        # Default: 127.(100 + the second octet of the first network).0.0/16, so that scenarios with
+        # their own /16 also get their own public addresses; 127.99.0.0/16 without networks.
+        first = next((p for v in top["virtual_networks"] for p in v["address_prefixes"]), None)
+        octet = int(first.split(".")[1]) + 100 if first else 99
+        top["public_ip_pool"] = f"127.{octet if octet <= 255 else 99}.0.0/16"
 
     subnets: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for i, vnet in enumerate(top["virtual_networks"]):

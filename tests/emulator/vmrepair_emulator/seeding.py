@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .arm.locks import models as locks
 from .arm.network import models as network
 from .arm.resources import models as resources
 
@@ -54,6 +55,7 @@ def seed_world(world: "World", build_disks: bool = True, cache_dir: Path | None 
     compute = _provider_models("compute")
     for vm in scenario.virtual_machines:
         _seed_vm(world, vm, compute, build_disks, cache_dir)
+    locks.seed_locks(world)  # last: seeding itself is not an ARM request, but keep the order Azure would need
 
 
 def _seed_vm(world: "World", vm: dict[str, Any], compute: Any, build_disks: bool, cache_dir: Path | None) -> None:

@@ -62,7 +62,10 @@ class Resource(dict):
         return copy.deepcopy(dict(self))
 
 
-KNOB_NAMES = ("latency_scale", "faults", "rbac_role", "token_lifetime_s", "arm_throttling")
+KNOB_NAMES = ("latency_scale", "faults", "rbac_role", "token_lifetime_s", "arm_throttling", "controller_address")
+# The address the emulator treats as the controller's when it checks NSG rules for a connection to a
+# VM's public address (on loopback every client is 127.0.0.1). TEST-NET-3: a public, "Internet" address.
+DEFAULT_CONTROLLER_ADDRESS = "203.0.113.10"
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Knobs:
     rbac_role: Any = None  # None: each principal's own role (Owner by default)
     token_lifetime_s: int = 3600
     arm_throttling: bool = False  # enforce ARM's request budgets (429) instead of only reporting them
+    controller_address: str = DEFAULT_CONTROLLER_ADDRESS  # NSG source of WinRM connections to public IPs
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in KNOB_NAMES}
@@ -93,6 +97,13 @@ class Knobs:
             if isinstance(new["token_lifetime_s"], bool) or not isinstance(new["token_lifetime_s"], int) \
                     or new["token_lifetime_s"] < 1:
                 raise ValueError("token_lifetime_s must be an integer >= 1")
+        if "controller_address" in new:
+            import ipaddress
+
+            try:
+                new["controller_address"] = str(ipaddress.IPv4Address(str(new["controller_address"])))
+            except ValueError:
+                raise ValueError("controller_address must be an IPv4 address") from None
         if "arm_throttling" in new and not isinstance(new["arm_throttling"], bool):
             raise ValueError("arm_throttling must be true or false")
         if "rbac_role" in new and new["rbac_role"] is not None:

@@ -21,6 +21,7 @@ from requests.structures import CaseInsensitiveDict
 from ..httpserver import DropConnection, HttpRequest, HttpResponse
 from .errors import ArmError, invalid_request_content, resource_group_not_found
 from . import rbac
+from .locks import models as locks
 
 if TYPE_CHECKING:
     from ..world import World
@@ -96,7 +97,7 @@ def _routing_id(world: "World") -> str:
 class ArmApp:
     """Dispatches /subscriptions/... and /providers/... to provider routes."""
 
-    PROVIDER_MODULES = ("lro", "resources.routes", "network.routes", "compute.routes")
+    PROVIDER_MODULES = ("lro", "resources.routes", "network.routes", "compute.routes", "locks.routes")
 
     def __init__(self, world: "World", routes: list[Route] | None = None) -> None:
         self.world = world
@@ -185,6 +186,7 @@ class ArmApp:
         self._apply_throttling(ctx, principal, headers)
         self._apply_faults(ctx, route)
         self._check_resource_group(ctx, groups)
+        locks.check_request(world, request.method, request.path)  # 409 ScopeLocked, after RBAC as in ARM
 
         kwargs = {k: v for k, v in groups.items() if v is not None}
         return route.handler(ctx, **kwargs)

@@ -7,7 +7,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .executor import Executor, default_executor
 from .ntlm_auth import ConnectionAuthenticator, CredentialFile, tls_server_end_point
@@ -24,6 +24,7 @@ class _Listener:
     server: WinrmHTTPServer
     shells: ShellTable
     credentials: CredentialFile
+    public_server: WinrmHTTPServer | None = None  # the same listener reached through the VM's public IP
 
 
 class ListenerManager:
@@ -48,9 +49,14 @@ class ListenerManager:
         # stop_all() or, failing that, when the interpreter exits.
         self._secrets: tempfile.TemporaryDirectory[str] | None = None
 
-    def start(self, machine: Any, cert_pem: bytes, key_pem: bytes) -> tuple[str, int]:
+    def start(self, machine: Any, cert_pem: bytes, key_pem: bytes, *, public_address: str | None = None,
+              admit_public: Callable[[str], bool] | None = None) -> tuple[str, int]:
         """Listen on machine.private_ip with the machine's certificate; a listener already there
-        is replaced (the script ran again with a new certificate). Returns (host, port)."""
+        is replaced (the script ran again with a new certificate). Returns (host, port).
+
+        With `public_address` (the VM's public IP, a loopback address too) the same shells are
+        also served there; each connection to it is first put to `admit_public(client_ip)` (the
+        NSG check), refused connections are closed before TLS."""
         self.stop(machine)
         context = self._ssl_context(cert_pem, key_pem)
         credentials = CredentialFile(self._secrets_dir(), machine)
@@ -63,9 +69,22 @@ class ListenerManager:
         except OSError:
             credentials.remove()
             raise
+        public_server = None
+        if public_address:
+            try:
+                public_server = WinrmHTTPServer((public_address, self.port), context, service,
+                                                lambda: ConnectionAuthenticator(credentials, bindings),
+                                                self._request_log)
+            except OSError:
+                server.server_close()
+                credentials.remove()
+                raise
+            public_server.admit = admit_public
         server.start()
+        if public_server is not None:
+            public_server.start()
         with self._lock:
-            self._listeners[machine.private_ip] = _Listener(server, shells, credentials)
+            self._listeners[machine.private_ip] = _Listener(server, shells, credentials, public_server)
         host, port = server.server_address[:2]
         return host, port
 
@@ -130,5 +149,7 @@ class ListenerManager:
 
 def _shut(listener: _Listener) -> None:
     listener.server.stop()
+    if listener.public_server is not None:
+        listener.public_server.stop()
     listener.shells.close_all()
     listener.credentials.remove()

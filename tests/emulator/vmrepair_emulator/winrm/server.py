@@ -44,7 +44,18 @@ class WinrmHTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # admit(client_ip) -> bool, asked for each TCP connection before TLS; False closes it at once
+        # (what a client sees when an NSG drops its SYN is a timeout; a close fails faster, same outcome).
+        self.admit: Callable[[str], bool] | None = None
         super().__init__(address, WinrmRequestHandler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        if self.admit is None or self.admit(client_address[0]):
+            return True
+        if self.request_log is not None:
+            self.request_log.record("winrm", "CONNECT", f"{self.server_address[0]}:{self.server_address[1]}", 0,
+                                    refused="nsg", client=client_address[0])
+        return False
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(WinrmRequestHandler.timeout)

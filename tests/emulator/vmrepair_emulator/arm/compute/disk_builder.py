@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ArmError
-from . import catalog, errors, ids
+from . import catalog, encryption, errors, ids
 from .models import RUNNING, Disk, Snapshot, VirtualMachine, new_unique_id, normalize_location, now_iso
 
 if TYPE_CHECKING:
@@ -76,6 +76,14 @@ def _zones(body: dict[str, Any]) -> list[str] | None:
     return [str(zones[0])]
 
 
+def _check_ade_with_customer_key(props: dict[str, Any]) -> None:
+    """learn.microsoft.com: disks encrypted with customer-managed keys cannot also use ADE (wording not verified)."""
+    if (props.get("encryptionSettingsCollection") or {}).get("enabled") and \
+            props["encryption"].get("type") != encryption.PLATFORM_KEY:
+        raise ArmError(400, "BadRequest", "Azure Disk Encryption cannot be enabled on a disk encrypted with "
+                                          "customer-managed keys.")
+
+
 def new_disk(world: "World", disk_id: str, name: str, body: dict[str, Any]) -> tuple[Disk, Disk | Snapshot | None]:
     """A Disk in provisioningState Updating, and the copy source (None unless createOption is Copy)."""
     if not body.get("location"):
@@ -139,6 +147,9 @@ def new_disk(world: "World", disk_id: str, name: str, body: dict[str, Any]) -> t
         "diskState": "Unattached",
         "uniqueId": new_unique_id(),
     })
+    props["encryption"] = encryption.check_encryption(world, props_in.get("encryption"), props["encryption"], source,
+                                                      location, is_disk=True)
+    _check_ade_with_customer_key(props)
     doc: dict[str, Any] = {"id": disk_id, "name": name, "type": ids.DISKS, "location": location}
     if body.get("tags"):
         doc["tags"] = dict(body["tags"])
@@ -233,6 +244,8 @@ def new_snapshot(world: "World", snapshot_id: str, name: str, body: dict[str, An
     if incremental:
         # All incremental snapshots of one disk share a family id (the source disk's unique id).
         props["incrementalSnapshotFamilyId"] = source["properties"]["uniqueId"]
+    props["encryption"] = encryption.check_encryption(world, props_in.get("encryption"), props["encryption"], source,
+                                                      location, is_disk=False)
     doc: dict[str, Any] = {"id": snapshot_id, "name": name, "type": ids.SNAPSHOTS, "location": location}
     if body.get("tags"):
         doc["tags"] = dict(body["tags"])

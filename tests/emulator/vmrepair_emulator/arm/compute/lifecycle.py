@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ArmError
 from ..network import models as network
+from ..network import nsg_eval
 from . import catalog, ids
 from .models import (DEALLOCATED, DEALLOCATING, RUNNING, STARTING, STOPPED, STOPPING, Disk, Snapshot,
                      VirtualMachine, get_disk, mark_attached, mark_detached, sync_disk_states)
@@ -90,7 +91,7 @@ def create_machine(world: "World", vm: VirtualMachine) -> None:
 
     def on_winrm_enabled(machine: Any, cert_pem: bytes, key_pem: bytes) -> None:
         if listeners is not None:
-            listeners.start(machine, cert_pem, key_pem)
+            _start_listener(world, nic_id, machine, cert_pem, key_pem)
 
     os_profile = vm.props.get("osProfile") or {}
     build = (vm.os_version or "").replace("Microsoft Windows NT 10.0.", "").split(".")[0] or "20348"
@@ -99,6 +100,28 @@ def create_machine(world: "World", vm: VirtualMachine) -> None:
                       os_profile.get("adminUsername") or "", vm.admin_password or "",
                       _attached_disks(world, vm), on_winrm_enabled=on_winrm_enabled, os_build=build)
     world.machines[vm["id"].lower()] = machine
+
+
+def _start_listener(world: "World", nic_id: str, machine: Any, cert_pem: bytes, key_pem: bytes) -> None:
+    """The listener on the private IP; with a public IP on the NIC also there, behind the NSG check
+    (the source is the controller_address knob: the controller's connections all come from 127.0.0.1).
+    The NSG is read at each connection, so rules changed later apply at once, as in Azure."""
+    public = _public_address(world, nic_id)
+
+    def admit(_client_ip: str) -> bool:
+        return nsg_eval.inbound_allowed(world, nic_id, world.knobs.controller_address, 5986)
+
+    if public:
+        world.winrm_listeners.start(machine, cert_pem, key_pem, public_address=public, admit_public=admit)
+    else:
+        world.winrm_listeners.start(machine, cert_pem, key_pem)
+
+
+def _public_address(world: "World", nic_id: str) -> str | None:
+    nic = world.get(nic_id)
+    config = ((nic or {}).get("properties", {}).get("ipConfigurations") or [{}])[0].get("properties") or {}
+    pip = world.get(config["publicIPAddress"]["id"]) if config.get("publicIPAddress") else None
+    return (pip or {}).get("properties", {}).get("ipAddress")
 
 
 def sync_machine_disks(world: "World", vm: VirtualMachine) -> None:
@@ -128,7 +151,8 @@ def _restart_listener(world: "World", vm: VirtualMachine) -> None:
     machine = world.machines.get(vm["id"].lower())
     certificate = getattr(machine, "winrm_certificate", None)
     if machine is not None and certificate is not None and world.winrm_listeners is not None:
-        world.winrm_listeners.start(machine, certificate.cert_pem, certificate.key_pem)
+        nic_id = vm.props["networkProfile"]["networkInterfaces"][0]["id"]
+        _start_listener(world, nic_id, machine, certificate.cert_pem, certificate.key_pem)
 
 
 # ---- create / update ---------------------------------------------------------------------------------

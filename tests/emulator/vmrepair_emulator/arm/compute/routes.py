@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..core import Route
 from . import api_versions as versions
+from . import encryption_set_responses as des
 from . import responses as r
 
 _SUB = r"^/subscriptions/(?P<sub>[^/]+)"
@@ -11,6 +12,7 @@ _VMS = _RG + r"/providers/Microsoft\.Compute/virtualMachines"
 _VM = _VMS + r"/(?P<name>[^/]+)"
 _DISKS = r"/providers/Microsoft\.Compute/disks"
 _SNAPSHOTS = r"/providers/Microsoft\.Compute/snapshots"
+_DES = r"/providers/Microsoft\.Compute/diskEncryptionSets"
 _VMV = versions.VIRTUAL_MACHINES
 _DV = versions.DISKS
 
@@ -46,6 +48,13 @@ ROUTES: list[Route] = [
     Route("DELETE", _RG + _SNAPSHOTS + r"/(?P<name>[^/]+)$", r.snapshot_delete, "Snapshots_Delete", _DV),
     Route("GET", _RG + _SNAPSHOTS + "$", r.snapshot_list, "Snapshots_ListByResourceGroup", _DV),
     Route("GET", _SUB + _SNAPSHOTS + "$", r.snapshot_list, "Snapshots_List", _DV),
+    # disk encryption sets
+    Route("GET", _RG + _DES + r"/(?P<name>[^/]+)$", des.des_get, "DiskEncryptionSets_Get", _DV),
+    Route("PUT", _RG + _DES + r"/(?P<name>[^/]+)$", des.des_create_or_update, "DiskEncryptionSets_CreateOrUpdate",
+          _DV),
+    Route("DELETE", _RG + _DES + r"/(?P<name>[^/]+)$", des.des_delete, "DiskEncryptionSets_Delete", _DV),
+    Route("GET", _RG + _DES + "$", des.des_list, "DiskEncryptionSets_ListByResourceGroup", _DV),
+    Route("GET", _SUB + _DES + "$", des.des_list, "DiskEncryptionSets_List", _DV),
     # resource SKUs
     Route("GET", _SUB + r"/providers/Microsoft\.Compute/skus$", r.resource_skus_list, "ResourceSkus_List",
           versions.RESOURCE_SKUS),

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from . import catalog, ids
+from . import catalog, encryption, ids
 from .disk_builder import GIB, image_reference_id
 from .lifecycle import image_for, register
 from .models import (DEALLOCATED, RUNNING, STOPPED, Disk, VirtualMachine, mark_attached, new_unique_id,
@@ -57,6 +57,12 @@ def seed_disk(world: "World", vm_spec: dict[str, Any], os_disk_id: str) -> Disk:
         props["tier"] = tier.name
     if vm_spec.get("security_type"):
         props["securityProfile"] = {"securityType": vm_spec["security_type"]}
+    if disk_spec.get("disk_encryption_set"):
+        des = encryption.seed_encryption_set(world, vm_spec["resource_group"], disk_spec["disk_encryption_set"],
+                                             location)
+        props["encryption"] = {"diskEncryptionSetId": des["id"], "type": encryption.CUSTOMER_KEY}
+    if disk_spec.get("ade"):
+        props["encryptionSettingsCollection"] = encryption.ade_settings(disk_spec["ade"])
     doc: dict[str, Any] = {"id": os_disk_id, "name": parsed.name, "type": ids.DISKS, "location": location,
                            "sku": {"name": sku.name, "tier": sku.tier}}
     if vm_spec.get("zone"):
@@ -76,6 +82,16 @@ def _boot_diagnostics(world: "World", vm_spec: dict[str, Any]) -> dict[str, Any]
             f"https://{vm_spec['resource_group'].lower().replace('-', '')}diag.blob.core.windows.net"
         return {"enabled": True, "storageUri": account.rstrip("/") + "/"}
     return {"enabled": True}
+
+
+def _managed_disk(disk: Disk) -> dict[str, Any]:
+    """storageProfile.osDisk.managedDisk; a customer-key disk also names its set (as Azure shows it)."""
+    ref: dict[str, Any] = {"storageAccountType": disk["sku"]["name"]}
+    des_id = disk["properties"].get("encryption", {}).get("diskEncryptionSetId")
+    if des_id:
+        ref["diskEncryptionSet"] = {"id": des_id}
+    ref["id"] = disk["id"]
+    return ref
 
 
 def seed_vm(world: "World", vm_spec: dict[str, Any], nic_id: str, os_disk_id: str) -> VirtualMachine:
@@ -107,7 +123,7 @@ def seed_vm(world: "World", vm_spec: dict[str, Any], nic_id: str, os_disk_id: st
                                "version": "latest", "exactVersion": image.version},
             "osDisk": {"osType": vm_spec["os_type"], "name": disk["name"], "createOption": "FromImage",
                        "caching": "ReadWrite", "writeAcceleratorEnabled": False,
-                       "managedDisk": {"storageAccountType": disk["sku"]["name"], "id": disk["id"]},
+                       "managedDisk": _managed_disk(disk),
                        "deleteOption": "Detach", "diskSizeGB": disk["properties"]["diskSizeGB"]},
             "dataDisks": [],
             "diskControllerType": "SCSI",

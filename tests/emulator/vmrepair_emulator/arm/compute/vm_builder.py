@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ArmError
-from . import catalog, errors, ids, os_profile
+from . import catalog, errors, ids, os_profile, skus
 from .disk_builder import GIB, image_reference_id
 from .models import (DEALLOCATED, STOPPED, Disk, VirtualMachine, get_disk, new_unique_id, normalize_location,
                      now_iso, require_attachable)
@@ -38,11 +38,20 @@ class VmChange:
     user_data: str | None = None  # properties.userData: stored, shown only with $expand=userData
 
 
-def _size(name: str | None, vm_id: str, location: str, zone: str | None, subscription_id: str) -> catalog.VmSize:
+def _size(world: "World", name: str | None, vm_id: str, location: str, zone: str | None, subscription_id: str,
+          check_restrictions: bool = True) -> catalog.VmSize:
     if not name:
         raise errors.missing("hardwareProfile.vmSize")
     size = catalog.VM_SIZES.get(str(name).lower())
     if size is None:
+        # Azure's wording (seen in public error reports); it lists every size of the region.
+        valid = ",".join(s.name for s in catalog.VM_SIZES.values()
+                         if not skus.is_restricted(world.scenario.sku_restrictions, s.name, location, None))
+        raise ArmError(400, "InvalidParameter",
+                       f"The value {name} provided for the VM size is not valid. The valid sizes in the current "
+                       f"region are: {valid}. Find out more on the available VM sizes in each region at "
+                       "https://aka.ms/azure-regions.", target="vmSize")
+    if check_restrictions and skus.is_restricted(world.scenario.sku_restrictions, size.name, location, zone):
         raise ArmError(409, "SkuNotAvailable",
                        f"The requested size for resource '{vm_id}' is currently not available in location "
                        f"'{location}' zones '{zone or ''}' for subscription '{subscription_id}'. Please try another "
@@ -459,7 +468,7 @@ def build_create(world: "World", vm_id: str, name: str, body: dict[str, Any]) ->
     zones = _zones(body)
     parsed = ids.parse(vm_id)
     assert parsed is not None
-    size = _size((props_in.get("hardwareProfile") or {}).get("vmSize"), vm_id, location,
+    size = _size(world, (props_in.get("hardwareProfile") or {}).get("vmSize"), vm_id, location,
                  zones[0] if zones else None, parsed.subscription_id)
     doc: dict[str, Any] = {"id": vm_id, "name": name, "type": ids.VIRTUAL_MACHINES, "location": location}
     if body.get("tags"):
@@ -502,7 +511,9 @@ def build_update(world: "World", vm: VirtualMachine, body: dict[str, Any], parti
     parsed = ids.parse(vm["id"])
     assert parsed is not None
     size_name = (props_in.get("hardwareProfile") or {}).get("vmSize") or vm.props["hardwareProfile"]["vmSize"]
-    size = _size(size_name, vm["id"], vm["location"], vm.zone, parsed.subscription_id)
+    # A VM keeps running on a size that has since become restricted; only a resize is checked.
+    size = _size(world, size_name, vm["id"], vm["location"], vm.zone, parsed.subscription_id,
+                 check_restrictions=size_name.lower() != vm.props["hardwareProfile"]["vmSize"].lower())
     doc: dict[str, Any] = {k: copy.deepcopy(v) for k, v in vm.items() if k != "properties"}
     if "tags" in body or not partial:
         if body.get("tags"):

@@ -88,7 +88,15 @@ def put_vnet(world: "World", rg: str, name: str, location: str, prefixes: list[s
                            f"'{normalize_location(location)}'. Please select a new resource name.")
         old_subnets = {s["name"].lower(): s for s in (existing["properties"]["subnets"] if existing else [])}
         new_subnets = []
+        nsg_links: list[tuple[dict[str, Any], str | None]] = []
         for spec in subnets:
+            nsg_ref = spec.get("network_security_group_id")
+            nsg = world.get(nsg_ref) if nsg_ref else None
+            if nsg_ref and (nsg is None or nsg["type"] != NSG):
+                raise ArmError(400, "InvalidResourceReference",
+                               f"Resource {nsg_ref} referenced by resource {vid}/subnets/{spec['name']} was not found. "
+                               "Please make sure that the referenced resource exists, and that both resources are in "
+                               "the same region.")
             net = check_prefixes([spec["address_prefix"]], f"{vid}/subnets/{spec['name']}")[0]
             if not any(net.version == space.version and net.subnet_of(space) for space in spaces):  # type: ignore[arg-type]
                 raise ArmError(400, "NetcfgSubnetRangeOutsideVnet",
@@ -101,9 +109,15 @@ def put_vnet(world: "World", rg: str, name: str, location: str, prefixes: list[s
             body = previous or _subnet_body(vid, spec["name"], spec["address_prefix"])
             body["properties"]["addressPrefix"] = spec["address_prefix"]
             new_subnets.append(body)
+            nsg_links.append((body, nsg["id"] if nsg is not None else None))
         for dropped in old_subnets.values():
             if dropped["properties"].get("ipConfigurations"):
                 raise in_use_subnet(dropped)
+        # Checks done: now the NSG associations (subnet.networkSecurityGroup <-> nsg.subnets).
+        for dropped in old_subnets.values():
+            _set_subnet_nsg(world, dropped, None)
+        for body, nsg_id in nsg_links:
+            _set_subnet_nsg(world, body, nsg_id)
         vnet = Resource(
             name=name, id=vid, etag=_etag(), type=VNET, location=normalize_location(location),
             properties={
@@ -125,6 +139,26 @@ def put_vnet(world: "World", rg: str, name: str, location: str, prefixes: list[s
             vnet.internal.update(existing.internal)
         world.put(vnet)
         return vnet, existing is None
+
+
+def _set_subnet_nsg(world: "World", subnet: dict[str, Any], nsg_id: str | None) -> None:
+    """Associate a subnet with an NSG (or none), keeping the NSG's `subnets` back-references."""
+    old = (subnet["properties"].get("networkSecurityGroup") or {}).get("id")
+    if old and (nsg_id is None or old.lower() != nsg_id.lower()):
+        previous = world.get(old)
+        if previous is not None:
+            refs = [r for r in previous["properties"].get("subnets", []) if r["id"].lower() != subnet["id"].lower()]
+            if refs:
+                previous["properties"]["subnets"] = refs
+            else:
+                previous["properties"].pop("subnets", None)
+    if nsg_id is None:
+        subnet["properties"].pop("networkSecurityGroup", None)
+        return
+    subnet["properties"]["networkSecurityGroup"] = {"id": nsg_id}
+    refs = world.get(nsg_id)["properties"].setdefault("subnets", [])
+    if not any(r["id"].lower() == subnet["id"].lower() for r in refs):
+        refs.append({"id": subnet["id"]})
 
 
 def in_use_subnet(subnet: dict[str, Any]) -> ArmError:
@@ -413,6 +447,14 @@ def _mac(seed: str) -> str:
 # ---- public IPs and NSGs ---------------------------------------------------------------------------
 
 
+def public_address(world: "World", index: int) -> str:
+    """The index-th address of the scenario's public_ip_pool (a loopback /16 by default, so the
+    controller can reach a repair VM's public IP; Azure's would be routable)."""
+    pool = ipaddress.ip_network(world.scenario.public_ip_pool or "127.99.0.0/16")
+    hosts = pool.num_addresses - 2
+    return str(pool.network_address + 4 + (index - 1) % max(hosts - 4, 1))
+
+
 def put_public_ip(world: "World", rg: str, name: str, location: str, body: dict[str, Any]) -> tuple["Resource", bool]:
     from ...world import Resource
 
@@ -442,9 +484,11 @@ def put_public_ip(world: "World", rg: str, name: str, location: str, body: dict[
             # Documentation range (TEST-NET-3): never routable, never confused with a VM address.
             index = existing.internal.get("index") if existing else None
             if index is None:
-                index = sum(1 for r in world.resources.values() if r["type"] == PIP) + 1
+                # The lowest index no other public IP holds (addresses are bound by WinRM listeners).
+                taken = {r.internal.get("index") for r in world.resources.values() if r["type"] == PIP}
+                index = next(i for i in range(1, len(taken) + 2) if i not in taken)
             pip.internal["index"] = index
-            pip["properties"]["ipAddress"] = f"203.0.113.{index % 254 + 1}"
+            pip["properties"]["ipAddress"] = public_address(world, index)
         if existing is not None and existing["properties"].get("ipConfiguration"):
             pip["properties"]["ipConfiguration"] = existing["properties"]["ipConfiguration"]
         if body.get("zones"):
@@ -522,6 +566,8 @@ def put_nsg(world: "World", rg: str, name: str, location: str, body: dict[str, A
         )
         if existing is not None and existing["properties"].get("networkInterfaces"):
             nsg["properties"]["networkInterfaces"] = existing["properties"]["networkInterfaces"]
+        if existing is not None and existing["properties"].get("subnets"):
+            nsg["properties"]["subnets"] = existing["properties"]["subnets"]
         if body.get("tags"):
             nsg["tags"] = dict(body["tags"])
         world.put(nsg)
@@ -561,6 +607,8 @@ def delete_vnet(world: "World", vnet_id: str) -> None:
                                f"{', '.join(c['id'] for c in subnet['properties']['ipConfigurations'])} and cannot be "
                                "deleted. In order to delete the subnet, delete all the resources within the subnet. "
                                "See aka.ms/deletesubnet.")
+        for subnet in vnet["properties"]["subnets"]:
+            _set_subnet_nsg(world, subnet, None)
         world.remove(vnet["id"])
 
 
@@ -583,7 +631,7 @@ def delete_nsg(world: "World", nsg_id: str) -> None:
         nsg = world.get(nsg_id)
         if nsg is None:
             return
-        users = nsg["properties"].get("networkInterfaces") or []
+        users = (nsg["properties"].get("networkInterfaces") or []) + (nsg["properties"].get("subnets") or [])
         if users:
             raise ArmError(400, "InUseNetworkSecurityGroupCannotBeDeleted",
                            f"Network security group {nsg['id']} cannot be deleted because it is in use by the "

@@ -52,8 +52,13 @@ def _get(ctx: ArmRequest, rtype: str, rg: str, name: str) -> dict[str, Any]:
 
 def _mark_updating(resource: dict[str, Any]) -> None:
     resource["properties"]["provisioningState"] = "Updating"
-    for sub in resource["properties"].get("subnets", []):
+    for sub in _own_subnets(resource):
         sub["properties"]["provisioningState"] = "Updating"
+
+
+def _own_subnets(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """A network's subnets (an NSG's `subnets` are only references to the subnets it is on)."""
+    return resource["properties"].get("subnets", []) if resource["type"] == models.VNET else []
 
 
 def _finish_put(ctx: ArmRequest, resource: dict[str, Any], created: bool) -> ArmResponse:
@@ -66,7 +71,7 @@ def _finish_put(ctx: ArmRequest, resource: dict[str, Any], created: bool) -> Arm
         current = world.get(rid)
         if current is not None and current["properties"].get("provisioningState") == "Updating":
             current["properties"]["provisioningState"] = "Succeeded"
-            for sub in current["properties"].get("subnets", []):
+            for sub in _own_subnets(current):
                 sub["properties"]["provisioningState"] = "Succeeded"
 
     op = world.lro.start("network", rid, _DURATIONS[resource["type"]], complete, resource["location"])
@@ -137,6 +142,10 @@ def _list(ctx: ArmRequest, rtype: str, rg: str | None) -> ArmResponse:
 # ---- virtual networks ---------------------------------------------------------------------------
 
 
+def _nsg_ref(subnet_props: dict[str, Any]) -> str | None:
+    return (subnet_props.get("networkSecurityGroup") or {}).get("id")
+
+
 def vnet_create_or_update(ctx: ArmRequest, sub: str, rg: str, name: str) -> ArmResponse:
     body = _body(ctx)
     location = _location(ctx, body, rg)
@@ -150,7 +159,8 @@ def vnet_create_or_update(ctx: ArmRequest, sub: str, rg: str, name: str) -> ArmR
         prefix = (subnet.get("properties") or {}).get("addressPrefix")
         if not subnet.get("name") or not prefix:
             raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: a subnet needs name and addressPrefix.")
-        subnets.append({"name": subnet["name"], "address_prefix": prefix})
+        subnets.append({"name": subnet["name"], "address_prefix": prefix,
+                        "network_security_group_id": _nsg_ref(subnet.get("properties") or {})})
     with ctx.world.lock:
         vnet, created = models.put_vnet(ctx.world, rg, name, location, prefixes, subnets, body.get("tags"),
                                         props.get("flowTimeoutInMinutes"))
@@ -195,9 +205,11 @@ def subnet_create_or_update(ctx: ArmRequest, sub: str, rg: str, vnet: str, name:
     world = ctx.world
     with world.lock:
         network, existing = _find_subnet(ctx, rg, vnet, name)
-        specs = [{"name": s["name"], "address_prefix": s["properties"]["addressPrefix"]}
+        specs = [{"name": s["name"], "address_prefix": s["properties"]["addressPrefix"],
+                  "network_security_group_id": _nsg_ref(s["properties"])}
                  for s in network["properties"]["subnets"] if s["name"].lower() != name.lower()]
-        specs.append({"name": existing["name"] if existing else name, "address_prefix": prefix})
+        specs.append({"name": existing["name"] if existing else name, "address_prefix": prefix,
+                      "network_security_group_id": _nsg_ref(body.get("properties") or {})})
         updated, _created = models.put_vnet(world, rg, network["name"], network["location"],
                                             network["properties"]["addressSpace"]["addressPrefixes"], specs,
                                             network.get("tags"))

@@ -21,8 +21,8 @@ DELETE_ORDER = [
     "microsoft.compute/disks",
     "microsoft.compute/snapshots",
     "microsoft.network/publicipaddresses",
+    "microsoft.network/virtualnetworks",  # before NSGs: a subnet holds its NSG
     "microsoft.network/networksecuritygroups",
-    "microsoft.network/virtualnetworks",
 ]
 
 

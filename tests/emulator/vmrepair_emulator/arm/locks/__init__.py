@@ -1,0 +1,1 @@
+"""Microsoft.Authorization/locks: management locks at subscription and resource-group scope."""
