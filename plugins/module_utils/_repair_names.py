@@ -25,6 +25,7 @@ _COMPUTER_NAME_MAX = 15
 # Azure: disk and snapshot names have at most 80 characters; VM resource names at most 64.
 _DISK_NAME_MAX = 80
 _VM_NAME_MAX = 64
+_NETWORK_NAME_MAX = 64  # VNet names allow 64, NSG and public IP names 80: the smaller fits all
 _RESOURCE_GROUP_NAME_MAX = 90
 _REPAIR_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -120,3 +121,15 @@ class RepairNames:
     def computer_name(self) -> str:
         """`REPAIR<ID>` in capitals, at most 15 characters (Windows NetBIOS limit)."""
         return ("REPAIR" + self.repair_id.replace("-", "")).upper()[:_COMPUTER_NAME_MAX]
+
+    @property
+    def nsg(self) -> str:
+        return _with_suffix("nsg-vmrepair", f"-{self.repair_id}", _NETWORK_NAME_MAX)
+
+    @property
+    def vnet(self) -> str:
+        return _with_suffix("vnet-vmrepair", f"-{self.repair_id}", _NETWORK_NAME_MAX)
+
+    @property
+    def public_ip(self) -> str:
+        return _with_suffix("pip-vmrepair", f"-{self.repair_id}", _NETWORK_NAME_MAX)

@@ -47,6 +47,34 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._cleanup import (
     TaggedResource,
     delete_in_order,
 )
+from ansible_collections.vmrepair.azure.plugins.module_utils._repair_encryption import (
+    DiskEncryption,
+    disk_encryption,
+    refuse_ade,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._repair_locks import (
+    describe_locks,
+    refuse_locked_groups,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._repair_network import (
+    DEFAULT_ISOLATED_PREFIX,
+    ISOLATED_SUBNET,
+    NETWORK_EXISTING_SUBNET,
+    NETWORK_ISOLATED,
+    NETWORK_MODES,
+    discover_controller_address,
+    nsg_body,
+    public_ip_body,
+    validate_controller_address,
+    validate_prefix,
+    vnet_body,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._repair_sizing import (
+    DEFAULT_SIZE_PREFERENCES,
+    SizeChoice,
+    SizeNeeds,
+    choose_vm_size,
+)
 from ansible_collections.vmrepair.azure.plugins.module_utils._repair_names import (
     TAG_REPAIR_ID,
     TAG_WINRM_SHA256,
@@ -66,6 +94,8 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._waiters import (
 )
 
 DEFAULT_IMAGE = "MicrosoftWindowsServer:WindowsServer:2022-datacenter-azure-edition:latest"
+# The default image is Generation 2 only; a Generation 1 source gets the Generation 1 image, as az vm repair does.
+DEFAULT_IMAGE_GEN1 = "MicrosoftWindowsServer:WindowsServer:2022-datacenter:latest"
 DEFAULT_VM_SIZE = "Standard_D2s_v3"
 DEFAULT_ADMIN_USERNAME = "vmrepair"
 WINRM_PORT = 5986
@@ -77,6 +107,9 @@ TYPE_SNAPSHOT = "Microsoft.Compute/snapshots"
 TYPE_DISK = "Microsoft.Compute/disks"
 TYPE_NIC = "Microsoft.Network/networkInterfaces"
 TYPE_VM = "Microsoft.Compute/virtualMachines"
+TYPE_NSG = "Microsoft.Network/networkSecurityGroups"
+TYPE_VNET = "Microsoft.Network/virtualNetworks"
+TYPE_PUBLIC_IP = "Microsoft.Network/publicIPAddresses"
 
 # Azure's documented rules for a Windows admin account (OSProfile.adminUsername / adminPassword).
 DISALLOWED_USERNAMES = frozenset((
@@ -109,6 +142,10 @@ class RepairRequest:
     image: str = DEFAULT_IMAGE
     keep_resources: bool = False
     timeout: int = 1800
+    vm_size_preferences: list[str] | None = None  # None: DEFAULT_SIZE_PREFERENCES
+    network: str = NETWORK_EXISTING_SUBNET
+    controller_address: str | None = None  # network=isolated; None: discovered
+    isolated_address_prefix: str = DEFAULT_ISOLATED_PREFIX
 
     def __repr__(self) -> str:  # never show the password
         return f"RepairRequest(resource_group={self.resource_group!r}, vm_name={self.vm_name!r}, repair_id={self.repair_id!r})"
@@ -171,6 +208,30 @@ class SourceVm:
     os_disk: dict[str, Any]  # REST JSON of the managed OS disk
     security_type: str | None
     primary_nic_id: str | None
+    hyper_v_generation: str = "V1"
+    disk_sku: str | None = None
+    encryption: DiskEncryption = field(default_factory=lambda: DiskEncryption("platform_key"))
+
+    @property
+    def trusted_launch(self) -> bool:
+        return str(self.security_type or "").lower() == "trustedlaunch"
+
+    @property
+    def zone(self) -> str | None:
+        zones = self.os_disk.get("zones") or self.zones
+        return str(zones[0]) if zones else None
+
+    def facts(self) -> dict[str, Any]:
+        """What decided the repair plan, for the result and check mode."""
+        return {
+            "os_type": "Windows",
+            "location": self.location,
+            "zone": self.zone,
+            "hyper_v_generation": self.hyper_v_generation,
+            "security_type": self.security_type or "Standard",
+            "disk_sku": self.disk_sku,
+            "encryption": self.encryption.as_dict(),
+        }
 
 
 def source_from_json(vm: dict[str, Any], os_disk: dict[str, Any] | None) -> SourceVm:
@@ -209,6 +270,9 @@ def source_from_json(vm: dict[str, Any], os_disk: dict[str, Any] | None) -> Sour
         os_disk=os_disk,
         security_type=security_type,
         primary_nic_id=(primary or {}).get("id"),
+        hyper_v_generation=str(_dig(os_disk, "properties", "hyperVGeneration") or "V1").upper(),
+        disk_sku=_dig(os_disk, "sku", "name"),
+        encryption=disk_encryption(vm, os_disk),
     )
 
 
@@ -257,9 +321,9 @@ def disk_copy_body(source: SourceVm, snapshot_id: str, tags: dict[str, str]) -> 
     return body
 
 
-def nic_body(location: str, subnet_id: str, tags: dict[str, str]) -> dict[str, Any]:
-    """A NIC in the subnet with a private address only (no public IP)."""
-    return {
+def nic_body(location: str, subnet_id: str, tags: dict[str, str], public_ip_id: str | None = None) -> dict[str, Any]:
+    """A NIC in the subnet; a public IP only on the isolated network (its NSG admits the controller only)."""
+    body = {
         "location": location,
         "tags": dict(tags),
         "properties": {
@@ -273,6 +337,9 @@ def nic_body(location: str, subnet_id: str, tags: dict[str, str]) -> dict[str, A
             }],
         },
     }
+    if public_ip_id:
+        body["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"] = {"id": public_ip_id}
+    return body
 
 
 def vm_body(
@@ -283,11 +350,13 @@ def vm_body(
     nic_id: str,
     disk_copy_id: str,
     zones: list[str],
+    vm_size: str | None = None,
+    image: str | None = None,
 ) -> dict[str, Any]:
     properties: dict[str, Any] = {
-        "hardwareProfile": {"vmSize": request.vm_size},
+        "hardwareProfile": {"vmSize": vm_size or request.vm_size},
         "storageProfile": {
-            "imageReference": parse_image(request.image),
+            "imageReference": parse_image(image or request.image),
             "osDisk": {
                 "name": names.os_disk,
                 "createOption": "FromImage",
@@ -411,6 +480,9 @@ class Existing:
     disk_copy: dict[str, Any] | None = None
     nic: dict[str, Any] | None = None
     vm: dict[str, Any] | None = None
+    nsg: dict[str, Any] | None = None  # network=isolated
+    vnet: dict[str, Any] | None = None  # network=isolated
+    public_ip: dict[str, Any] | None = None  # network=isolated
     os_disk: dict[str, Any] | None = None  # the repair VM's own OS disk (Azure does not tag it)
     winrm_certificate: dict[str, str] | None = None  # the pinned certificate a listener presents
 
@@ -422,8 +494,9 @@ def needs_create(resource: dict[str, Any] | None) -> bool:
     return provisioning_state(resource) in ("failed", "canceled")
 
 
-def step(action: str, resource_type: str, name: str) -> dict[str, str]:
-    return {"action": action, "resource_type": resource_type, "name": name}
+def step(action: str, resource_type: str, name: str, why: str = "") -> dict[str, str]:
+    """One plan entry; `why` names the facts about the source VM that decided it."""
+    return {"action": action, "resource_type": resource_type, "name": name, "why": why}
 
 
 def os_disk_needs_tags(existing: Existing, repair_id: str) -> bool:
@@ -431,26 +504,38 @@ def os_disk_needs_tags(existing: Existing, repair_id: str) -> bool:
     return existing.os_disk is None or (existing.os_disk.get("tags") or {}).get(TAG_REPAIR_ID) != repair_id
 
 
-def build_plan(existing: Existing, names: RepairNames) -> list[dict[str, str]]:
-    """The ordered operations a run would carry out, given what exists."""
+def build_plan(existing: Existing, names: RepairNames, why: dict[str, str] | None = None,
+               isolated: bool = False) -> list[dict[str, str]]:
+    """The ordered operations a run would carry out, given what exists.
+
+    `why` maps a resource type to the facts that decided its shape (size, zone, encryption...).
+    """
+    why = why or {}
     plan = []
     if existing.resource_group is None:
-        plan.append(step("create", TYPE_RESOURCE_GROUP, names.resource_group))
-    for resource, resource_type, name in (
+        plan.append(step("create", TYPE_RESOURCE_GROUP, names.resource_group, why.get(TYPE_RESOURCE_GROUP, "")))
+    resources = [
         (existing.snapshot, TYPE_SNAPSHOT, names.snapshot),
         (existing.disk_copy, TYPE_DISK, names.disk_copy),
-        (existing.nic, TYPE_NIC, names.nic),
-        (existing.vm, TYPE_VM, names.vm),
-    ):
+    ]
+    if isolated:
+        resources += [
+            (existing.nsg, TYPE_NSG, names.nsg),
+            (existing.public_ip, TYPE_PUBLIC_IP, names.public_ip),
+            (existing.vnet, TYPE_VNET, names.vnet),
+        ]
+    resources += [(existing.nic, TYPE_NIC, names.nic), (existing.vm, TYPE_VM, names.vm)]
+    for resource, resource_type, name in resources:
         if needs_create(resource):
-            plan.append(step("create", resource_type, name))
+            plan.append(step("create", resource_type, name, why.get(resource_type, "")))
         elif provisioning_state(resource) in IN_PROGRESS_STATES:
-            plan.append(step("wait", resource_type, name))
+            plan.append(step("wait", resource_type, name, why.get(resource_type, "")))
     if os_disk_needs_tags(existing, names.repair_id):
-        plan.append(step("update_tags", TYPE_DISK, names.os_disk))
+        plan.append(step("update_tags", TYPE_DISK, names.os_disk, "Azure creates the VM's OS disk untagged"))
     if existing.winrm_certificate is None:
-        plan.append(step("run_command", TYPE_VM, f"{names.vm}:{WINRM_SCRIPT}"))
-        plan.append(step("update_tags", TYPE_VM, names.vm))
+        plan.append(step("run_command", TYPE_VM, f"{names.vm}:{WINRM_SCRIPT}",
+                         "WinRM over HTTPS; its certificate comes back through the authenticated control plane"))
+        plan.append(step("update_tags", TYPE_VM, names.vm, f"pin the certificate's SHA-256 in {TAG_WINRM_SHA256}"))
     return plan
 
 
@@ -474,7 +559,14 @@ class RepairRun:
     names: RepairNames = field(init=False, repr=False)
     source: SourceVm = field(init=False, repr=False)
     tags: dict[str, str] = field(init=False, default_factory=dict)
-    subnet_id: str = field(init=False, default="")
+    subnet_id: str = field(init=False, default="")  # network=existing_subnet
+    controller_address: str = field(init=False, default="")  # network=isolated
+    size: SizeChoice = field(init=False, repr=False)
+    image: str = field(init=False, default="")
+
+    @property
+    def isolated(self) -> bool:
+        return self.request.network == NETWORK_ISOLATED
 
     @property
     def secrets(self) -> list[str]:
@@ -519,8 +611,79 @@ class RepairRun:
         os_disk_id = _dig(vm, "properties", "storageProfile", "osDisk", "managedDisk", "id")
         os_disk = clients.get_by_id(os_disk_id, clients.compute.disks.get, "disk") if os_disk_id else None
         self.source = source_from_json(vm, os_disk)
+        refuse_ade(self.source.name, self.source.encryption)
+        refuse_locked_groups(clients, {
+            self.source.resource_group: "the snapshot and the disk copy",
+            self.names.resource_group: "the repair VM and its resources",
+        })
         self.tags = repair_tags(self.repair_id, vm.get("id") or self.source_vm_id)
-        self.subnet_id = self._subnet()
+        self._network()
+        self.size = self._choose_size()
+        self.image = request.image
+        if request.image == DEFAULT_IMAGE and self.source.hyper_v_generation == "V1":
+            self.image = DEFAULT_IMAGE_GEN1
+
+    def _network(self) -> None:
+        request = self.request
+        if request.network not in NETWORK_MODES:
+            raise AzureInputError(f"network must be one of {', '.join(NETWORK_MODES)}, not '{request.network}'")
+        if not self.isolated:
+            self.subnet_id = self._subnet()
+            return
+        if request.subnet_id:
+            raise AzureInputError("subnet_id and network=isolated exclude each other: the isolated network is new")
+        validate_prefix(request.isolated_address_prefix)
+        self.controller_address = validate_controller_address(
+            request.controller_address or discover_controller_address())
+
+    def _choose_size(self) -> SizeChoice:
+        """The requested size if it fits the source, else the first fitting preference."""
+        source = self.source
+        needs = SizeNeeds(
+            location=source.location,
+            zone=source.zone,
+            # The repair VM boots the generation of its image: Gen1 image for a Gen1 source.
+            hyper_v_generation=source.hyper_v_generation,
+            trusted_launch=source.trusted_launch,
+            premium_disk=str(source.disk_sku or "").lower().startswith("premium"),
+        )
+        location = source.location.replace("'", "''")
+        try:
+            skus = [as_json(s) for s in self.clients.compute.resource_skus.list(filter=f"location eq '{location}'")]
+        except Exception as exc:  # pylint: disable=broad-except  # translated
+            raise translate_azure_error(exc, action=f"list the VM sizes of {source.location}",
+                                        secrets=self.secrets) from None
+        return choose_vm_size(skus, self.request.vm_size, needs,
+                              self.request.vm_size_preferences or DEFAULT_SIZE_PREFERENCES)
+
+    def plan_reasons(self) -> dict[str, str]:
+        """Per resource type, the facts that decided it (shown in the plan, also in check mode)."""
+        source = self.source
+        zone = f"zone {source.zone}" if source.zone else "regional (no zone)"
+        encryption = {
+            "customer_key": f"encrypted with disk encryption set {source.encryption.disk_encryption_set_id} (kept)",
+            "platform_key": "platform-managed keys",
+        }.get(source.encryption.type, source.encryption.type)
+        disk = (f"copy of {source.os_disk_id}: {source.disk_sku or 'default'} SKU, Hyper-V {source.hyper_v_generation}, "
+                f"{source.security_type or 'Standard'} security, {zone}, {encryption}")
+        vm = (f"{self.size.name} ({self.size.reason}); image {self.image}; {zone}"
+              + ("; Trusted Launch (secure boot, vTPM) like the source" if source.trusted_launch else ""))
+        reasons = {
+            TYPE_RESOURCE_GROUP: f"in {source.location}, the source VM's region",
+            TYPE_SNAPSHOT: f"full snapshot of {source.os_disk_id} (read only), in '{source.resource_group}'",
+            TYPE_DISK: disk,
+            TYPE_VM: vm,
+        }
+        if self.isolated:
+            reasons.update({
+                TYPE_NSG: f"admits {WINRM_PORT}/TCP from {self.controller_address} only",
+                TYPE_PUBLIC_IP: "Standard, static; the WinRM address" + (f" in zone {source.zone}" if source.zone else ""),
+                TYPE_VNET: f"isolated network {self.request.isolated_address_prefix} behind the NSG",
+                TYPE_NIC: "in the isolated subnet, with the public IP",
+            })
+        else:
+            reasons[TYPE_NIC] = f"in subnet {self.subnet_id}, private address only (no public IP)"
+        return reasons
 
     def _check_script_available(self) -> None:
         """Fail before creating anything if the WinRM script cannot be rendered here."""
@@ -579,16 +742,29 @@ class RepairRun:
             existing.vm = self._owned(
                 self._get(compute.virtual_machines.get, "virtual machine", names.resource_group, names.vm),
                 "virtual machine", names.vm, names.resource_group)
+            if self.isolated:
+                for attribute, getter, what, name in (
+                    ("nsg", network.network_security_groups.get, "network security group", names.nsg),
+                    ("vnet", network.virtual_networks.get, "virtual network", names.vnet),
+                    ("public_ip", network.public_ip_addresses.get, "public IP address", names.public_ip),
+                ):
+                    setattr(existing, attribute, self._owned(
+                        self._get(getter, what, names.resource_group, name), what, name, names.resource_group))
         if existing.vm is not None:
             existing.os_disk = self._get(compute.disks.get, "disk", names.resource_group, names.os_disk)
         if existing.vm is not None and existing.nic is not None and not needs_create(existing.vm):
-            existing.winrm_certificate = self._pinned_certificate(existing.vm, existing.nic)
+            host = (self._public_address(existing.public_ip) if self.isolated
+                    else private_ip_of_nic(existing.nic))
+            existing.winrm_certificate = self._pinned_certificate(existing.vm, host)
         return existing
 
-    def _pinned_certificate(self, vm: dict[str, Any], nic: dict[str, Any]) -> dict[str, str] | None:
+    @staticmethod
+    def _public_address(public_ip: dict[str, Any] | None) -> str | None:
+        return _dig(public_ip, "properties", "ipAddress")
+
+    def _pinned_certificate(self, vm: dict[str, Any], host: str | None) -> dict[str, str] | None:
         """The listener's certificate, if it is the one pinned on the VM by an earlier run."""
         pin = (vm.get("tags") or {}).get(TAG_WINRM_SHA256)
-        host = private_ip_of_nic(nic)
         if not pin or not host:
             return None
         der = self.probe_certificate(host)
@@ -629,6 +805,9 @@ class RepairRun:
             TYPE_DISK: "Microsoft.Compute/disks",
             TYPE_NIC: "Microsoft.Network/networkInterfaces",
             TYPE_VM: "Microsoft.Compute/virtualMachines",
+            TYPE_NSG: "Microsoft.Network/networkSecurityGroups",
+            TYPE_VNET: "Microsoft.Network/virtualNetworks",
+            TYPE_PUBLIC_IP: "Microsoft.Network/publicIPAddresses",
         }[resource_type]
         resource_id = (f"/subscriptions/{self.clients.subscription_id}/resourceGroups/{group}"
                        f"/providers/{provider_path}/{name}")
@@ -659,11 +838,15 @@ class RepairRun:
                 source.resource_group, names.disk_copy, disk_copy_body(source, snapshot["id"], tags)),
             lambda: compute.disks.get(source.resource_group, names.disk_copy),
         )
+        subnet_id, public_ip = self.subnet_id, None
+        if self.isolated:
+            subnet_id, public_ip = self._isolated_network(existing, deadline)
         nic_resource = self._resource(TYPE_NIC, group_name, names.nic)
+        public_ip_id = (public_ip or {}).get("id")
         nic_wait = self._ensure(
             existing.nic, nic_resource, f"create network interface '{names.nic}'",
             lambda: network.network_interfaces.begin_create_or_update(
-                group_name, names.nic, nic_body(source.location, self.subnet_id, tags)),
+                group_name, names.nic, nic_body(source.location, subnet_id, tags, public_ip_id)),
             lambda: network.network_interfaces.get(group_name, names.nic),
         )
         disk_copy, nic = self._wait([disk_wait, nic_wait], deadline)
@@ -676,7 +859,8 @@ class RepairRun:
         vm_wait = self._ensure(
             existing.vm, vm_resource, f"create virtual machine '{names.vm}'",
             lambda: compute.virtual_machines.begin_create_or_update(
-                group_name, names.vm, vm_body(self.request, source, names, tags, nic["id"], disk_copy["id"], zones)),
+                group_name, names.vm, vm_body(self.request, source, names, tags, nic["id"], disk_copy["id"], zones,
+                                              vm_size=self.size.name, image=self.image)),
             lambda: compute.virtual_machines.get(group_name, names.vm),
         )
         vm = self._wait([vm_wait], deadline)[0] or existing.vm
@@ -685,6 +869,12 @@ class RepairRun:
             self._get(network.network_interfaces.get, "network interface", group_name, names.nic) or {})
         if not private_ip:
             raise AzureOperationError(f"Network interface '{names.nic}' has no private IP address")
+        host = private_ip
+        if self.isolated:
+            host = self._public_address(public_ip) or self._public_address(self._get(
+                network.public_ip_addresses.get, "public IP address", group_name, names.public_ip))
+            if not host:
+                raise AzureOperationError(f"Public IP address '{names.public_ip}' has no address")
 
         # 4. Tags on the VM's OS disk, while WinRM over HTTPS is enabled through Run Command;
         #    the certificate's SHA-256 is then pinned on the VM.
@@ -699,7 +889,7 @@ class RepairRun:
                 raise translate_azure_error(exc, action=description, secrets=self.secrets) from None
         certificate = existing.winrm_certificate
         if certificate is None:
-            certificate = self._enable_winrm(private_ip, deadline)
+            certificate = self._enable_winrm(host, deadline)
         self._wait([os_disk_tagging], deadline)
         if existing.winrm_certificate is None:
             self._pin(vm, certificate["thumbprint_sha256"], deadline)
@@ -712,10 +902,45 @@ class RepairRun:
                 "name": names.vm,
                 "computer_name": names.computer_name,
                 "private_ip": private_ip,
+                "public_ip": host if self.isolated else None,
                 "admin_username": self.request.admin_username,
+                "vm_size": self.size.name,
             },
-            "winrm": dict(certificate, host=private_ip, port=WINRM_PORT),
+            "winrm": dict(certificate, host=host, port=WINRM_PORT),
         }
+
+    def _isolated_network(self, existing: Existing, deadline: Deadline) -> tuple[str, dict[str, Any]]:
+        """NSG and public IP together, then the VNet whose subnet uses the NSG: (subnet id, public IP)."""
+        network, names, source, tags = self.clients.network, self.names, self.source, self.tags
+        group_name = names.resource_group
+        nsg_wait = self._ensure(
+            existing.nsg, self._resource(TYPE_NSG, group_name, names.nsg),
+            f"create network security group '{names.nsg}'",
+            lambda: network.network_security_groups.begin_create_or_update(
+                group_name, names.nsg, nsg_body(source.location, self.controller_address, tags, WINRM_PORT)),
+            lambda: network.network_security_groups.get(group_name, names.nsg),
+        )
+        zones = [source.zone] if source.zone else []
+        public_ip_wait = self._ensure(
+            existing.public_ip, self._resource(TYPE_PUBLIC_IP, group_name, names.public_ip),
+            f"create public IP address '{names.public_ip}'",
+            lambda: network.public_ip_addresses.begin_create_or_update(
+                group_name, names.public_ip, public_ip_body(source.location, zones, tags)),
+            lambda: network.public_ip_addresses.get(group_name, names.public_ip),
+        )
+        nsg, public_ip = self._wait([nsg_wait, public_ip_wait], deadline)
+        nsg = nsg or existing.nsg
+        public_ip = public_ip or existing.public_ip
+        vnet_wait = self._ensure(
+            existing.vnet, self._resource(TYPE_VNET, group_name, names.vnet),
+            f"create virtual network '{names.vnet}'",
+            lambda: network.virtual_networks.begin_create_or_update(
+                group_name, names.vnet,
+                vnet_body(source.location, self.request.isolated_address_prefix, nsg["id"], tags)),
+            lambda: network.virtual_networks.get(group_name, names.vnet),
+        )
+        vnet = self._wait([vnet_wait], deadline)[0] or existing.vnet
+        return f"{vnet['id']}/subnets/{ISOLATED_SUBNET}", public_ip
 
     def _create_resource_group(self) -> None:
         names = self.names
@@ -785,12 +1010,16 @@ def ensure_repair_vm(
     deadline = Deadline(request.timeout)
     run.validate()
     existing = run.discover()
-    plan = build_plan(existing, run.names)
+    plan = build_plan(existing, run.names, run.plan_reasons(), isolated=run.isolated)
     result: dict[str, Any] = {
         "repair_id": run.repair_id,
         "repair_resource_group": run.names.resource_group,
         "source_vm": {"id": run.source.id, "name": run.source.name, "resource_group": run.source.resource_group},
         "plan": plan,
+        "facts": run.source.facts(),
+        "vm_size": run.size.name,
+        "vm_size_reason": run.size.reason,
+        "network": run.request.network,
         "created": [],
         "changed": any(s["action"] != "wait" for s in plan),
     }
@@ -802,6 +1031,10 @@ def ensure_repair_vm(
         error = translate_azure_error(exc, action="create the repair VM", secrets=run.secrets)
         error.details.setdefault("repair_id", run.repair_id)
         error.details["created"] = [r.id for r in run.created]
+        if error.details.get("error_code") == "ScopeLocked":
+            locks = describe_locks(run.clients, error.message)
+            if locks:
+                error.message += f" [{locks}]"
         if not request.keep_resources and run.attempted:
             error.details.update(run.rollback())
             error.message += " (rolled back what this run created; set keep_resources=true to keep it)"

@@ -12,6 +12,22 @@ version_added: 0.1.0
 description:
   - Validates the broken (source) VM first and creates nothing on bad input. It must exist, run Windows and
     have a managed OS disk.
+  - Plans the repair VM from the source VM before creating anything, and returns the facts that decided it
+    (RV(facts)) and, per plan entry, why (RV(plan[].why)), also in check mode. OS type, Hyper-V generation
+    (a Generation 1 source gets a Generation 1 image when O(image) is the default), Trusted Launch (the repair
+    VM gets it too), zone, disk SKU and encryption.
+  - Chooses the size from the region's resource SKUs (Compute C(ResourceSkus_List)), taking O(vm_size) when it is
+    offered in the region and zone without restriction, supports the disk's Hyper-V generation, allows Trusted
+    Launch when needed and takes premium disks when the copy is premium; otherwise the first fitting size of
+    O(vm_size_preferences). A size Azure does not know fails before anything is created. RV(vm_size) and
+    RV(vm_size_reason) say which size and why.
+  - A disk encrypted with a disk encryption set (customer-managed keys) is copied under the same set. A disk
+    encrypted with Azure Disk Encryption (BitLocker, key in Key Vault) stops the run before anything is
+    created, with the Key Vault secret of its key and what to do; unlocking it is not implemented yet.
+  - Reads the management locks of the source and repair resource groups first; a C(ReadOnly) or C(CanNotDelete)
+    lock stops the run before anything is created and is named. A lock met later (ARM C(ScopeLocked)) or a
+    missing permission (C(AuthorizationFailed)) on any write rolls back what the run created and names the
+    locks or the missing action.
   - Takes a snapshot of the source OS disk and a disk copy from it (same zone, Hyper-V generation, security
     profile and encryption as the source disk), both in the source VM's resource group; the source OS disk
     is only ever read.
@@ -60,13 +76,45 @@ options:
     type: str
   subnet_id:
     description:
-      - Resource id of the subnet for the repair VM's NIC.
-      - Defaults to the subnet of the source VM's primary NIC.
+      - Resource id of the subnet for the repair VM's NIC, with O(network=existing_subnet).
+      - Defaults to the subnet of the source VM's primary NIC. A subnet in another region fails before anything
+        is created.
     type: str
+  network:
+    description:
+      - V(existing_subnet) puts the repair VM in O(subnet_id) (or the source VM's subnet) with no public IP; the
+        controller must reach its private address.
+      - V(isolated) creates, in the repair resource group, a VNet (O(isolated_address_prefix)) behind an NSG that
+        admits 5986/TCP from O(controller_address) only, and a Standard static public IP; WinRM goes to that
+        public IP.
+    type: str
+    default: existing_subnet
+    choices: [existing_subnet, isolated]
+  controller_address:
+    description:
+      - With O(network=isolated), the controller's public IP address (or a narrow prefix) the NSG admits.
+      - V(0.0.0.0/0), V(*), V(Any), V(Internet) or any other prefix of length 0 are refused.
+      - When not given, it is discovered by an HTTPS GET to C(https://api.ipify.org) from the controller, which
+        answers with the address it sees; give it explicitly when the controller goes out through a proxy or
+        cannot reach that service.
+    type: str
+  isolated_address_prefix:
+    description: With O(network=isolated), the address space of the new VNet and its one subnet.
+    type: str
+    default: 10.250.0.0/24
   vm_size:
-    description: Size of the repair VM.
+    description:
+      - Size of the repair VM, used when it fits the source (see the description); otherwise the first fitting
+        size of O(vm_size_preferences) is used and RV(vm_size_reason) says why.
     type: str
     default: Standard_D2s_v3
+  vm_size_preferences:
+    description:
+      - Sizes to fall back on, in order, when O(vm_size) does not fit.
+      - Defaults to Standard_D2s_v5, Standard_D2as_v5, Standard_D2s_v4, Standard_D2s_v3, Standard_B2ms,
+        Standard_DS2_v2.
+    type: list
+    elements: str
   admin_username:
     description: Administrator account of the repair VM (used for WinRM).
     type: str
@@ -151,6 +199,45 @@ source_vm:
   description: The broken VM (id, name, resource_group).
   returned: state=present
   type: dict
+facts:
+  description: What decided the plan, read from the source VM and its OS disk.
+  returned: state=present
+  type: dict
+  contains:
+    os_type:
+      description: Always C(Windows) (other OS types fail).
+      type: str
+    location:
+      description: Region of the source VM.
+      type: str
+    zone:
+      description: Availability zone of the source OS disk, or null when regional.
+      type: str
+    hyper_v_generation:
+      description: C(V1) or C(V2).
+      type: str
+    security_type:
+      description: C(Standard) or C(TrustedLaunch).
+      type: str
+    disk_sku:
+      description: SKU of the source OS disk, kept for the copy.
+      type: str
+    encryption:
+      description: C(type) (platform_key, customer_key) and C(disk_encryption_set_id).
+      type: dict
+vm_size:
+  description: The size the repair VM gets (or would get, in check mode).
+  returned: state=present
+  type: str
+  sample: Standard_D2s_v5
+vm_size_reason:
+  description: Why that size, including why O(vm_size) was passed over.
+  returned: state=present
+  type: str
+network:
+  description: The network mode, C(existing_subnet) or C(isolated).
+  returned: state=present
+  type: str
 repair_vm:
   description: The repair VM.
   returned: state=present and not check mode
@@ -171,6 +258,12 @@ repair_vm:
       description: Private IP address of its NIC.
       type: str
       sample: 10.0.1.5
+    public_ip:
+      description: Its public IP address with O(network=isolated), else null.
+      type: str
+    vm_size:
+      description: Its size.
+      type: str
     admin_username:
       description: The administrator account.
       type: str
@@ -227,6 +320,9 @@ plan:
       description: Resource name.
       type: str
       sample: snap-web-01-1a2b3c4d
+    why:
+      description: The facts about the source VM that decided this entry (size and why, zone, encryption...).
+      type: str
 deleted:
   description: Ids deleted (state=absent).
   returned: state=absent
@@ -246,6 +342,11 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._repair_names impor
     default_repair_resource_group,
     validate_repair_id,
     vm_resource_id,
+)
+from ansible_collections.vmrepair.azure.plugins.module_utils._repair_network import (
+    DEFAULT_ISOLATED_PREFIX,
+    NETWORK_EXISTING_SUBNET,
+    NETWORK_MODES,
 )
 from ansible_collections.vmrepair.azure.plugins.module_utils._repair_vm import (
     DEFAULT_ADMIN_USERNAME,
@@ -272,6 +373,10 @@ def present(module: AzureModule) -> dict:
         image=params["image"],
         keep_resources=params["keep_resources"],
         timeout=params["timeout"],
+        vm_size_preferences=params["vm_size_preferences"],
+        network=params["network"],
+        controller_address=params["controller_address"],
+        isolated_address_prefix=params["isolated_address_prefix"],
     )
     scripts = params["_scripts"] or {}
 
@@ -304,6 +409,10 @@ def main() -> None:
             "repair_resource_group": {"type": "str"},
             "subnet_id": {"type": "str"},
             "vm_size": {"type": "str", "default": DEFAULT_VM_SIZE},
+            "vm_size_preferences": {"type": "list", "elements": "str"},
+            "network": {"type": "str", "default": NETWORK_EXISTING_SUBNET, "choices": list(NETWORK_MODES)},
+            "controller_address": {"type": "str"},
+            "isolated_address_prefix": {"type": "str", "default": DEFAULT_ISOLATED_PREFIX},
             "admin_username": {"type": "str", "default": DEFAULT_ADMIN_USERNAME},
             "admin_password": {"type": "str", "no_log": True},
             "image": {"type": "str", "default": DEFAULT_IMAGE},
