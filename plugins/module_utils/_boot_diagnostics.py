@@ -15,6 +15,7 @@ import os
 import tempfile
 from typing import Any
 
+from ansible_collections.vmrepair.azure.plugins.module_utils._rest_json import dig as _dig
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import (
     AzureClients,
     parse_resource_id,
@@ -35,14 +36,6 @@ except ImportError:  # reported by the module base through missing_required_lib
 
 STOP_CODE_SOURCE = "serial_log_ems"
 DOWNLOAD_TIMEOUT = 120  # seconds, per request (connect and each read)
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def instance_view_state(vm: dict[str, Any], prefix: str) -> str | None:

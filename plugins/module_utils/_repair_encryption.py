@@ -16,18 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.vmrepair.azure.plugins.module_utils._rest_json import dig as _dig
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import AzureInputError
 
 ADE_EXTENSION_TYPES = ("azurediskencryption",)  # Windows; AzureDiskEncryptionForLinux is Linux-only
 CUSTOMER_KEY_TYPES = ("encryptionatrestwithcustomerkey", "encryptionatrestwithplatformandcustomerkeys")
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ansible_collections.vmrepair.azure.plugins.module_utils._rest_json import dig as _dig
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import (
     AzureClients,
     as_json,
@@ -185,14 +186,6 @@ def validate_admin_account(username: str, password: str | None) -> None:
         )
     if password in DISALLOWED_PASSWORDS:
         raise AzureInputError("admin_password is one of the passwords Azure refuses as too common")
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 @dataclass
