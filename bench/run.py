@@ -1,5 +1,12 @@
 """Benchmarks: `make bench` writes JSON under bench/results/.
 
+repair_vm: time from the first Azure write to the first authenticated WinRM request on the repair
+VM (the emulator's request log, so ansible start-up is not counted), at a latency scale where
+the emulator keeps each operation InProgress for its real median (azure-latency-profile.yaml)
+times the scale. Beside it, from the same profile and scale: the longest chain of dependent
+operations (snapshot -> disk copy -> VM create -> guest agent ready -> Run Command: the floor)
+and the sum of every operation run one after another.
+
 collect_dump: the whole procedure (ansible-playbook vmrepair.azure.collect_dump) against the
 emulator at the scenario's latency scale; wall time of the run, the transfer's own timing and
 throughput, and a plain HTTPS download of the same number of bytes from the same emulator host
@@ -82,11 +89,75 @@ def bench_collect_dump() -> dict:
     }
 
 
+REPAIR_CHAIN = ["snapshot_create_full", "disk_create_copy", "vm_create_windows", "vm_guest_agent_ready",
+                "run_command_powershell"]
+REPAIR_INDEPENDENT = ["resource_group_create", "nic_create"]  # overlap with the chain in our plan
+REPAIR_LATENCY_SCALE = 0.1
+
+
+def profile_medians() -> dict:
+    import yaml
+
+    path = ROOT / "tests" / "emulator" / "vmrepair_emulator" / "data" / "azure-latency-profile.yaml"
+    operations = yaml.safe_load(path.read_text())["operations"]
+    return {name: float(entry["median_s"]) for name, entry in operations.items() if "median_s" in entry}
+
+
+def bench_repair_vm() -> dict:
+    import requests
+
+    medians = profile_medians()
+    with tempfile.TemporaryDirectory() as work:
+        work_dir = Path(work)
+        proc, env = start_emulator("c21a-with-dump", work_dir / "emulator")
+        try:
+            control = env["VMREPAIR_EMULATOR_URL"].rstrip("/") + "/_emulator/"
+            verify = env["REQUESTS_CA_BUNDLE"]
+            requests.put(control + "knobs", json={"latency_scale": REPAIR_LATENCY_SCALE}, verify=verify,
+                         timeout=30).raise_for_status()
+            run_env = dict(os.environ, **env)
+            run_env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / ".build" / "collections")
+            done = subprocess.run(
+                [str(Path(sys.executable).with_name("ansible-playbook")), str(ROOT / "bench" / "playbooks" / "repair_vm_reachable.yml"),
+                 "-e", "vm_name=web-01", "-e", "resource_group=prod-rg", "-e", f"output_dir={work_dir / 'out'}"],
+                env=run_env, capture_output=True, text=True, check=False,
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"repair_vm bench failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+            log = requests.get(control + "requests", verify=verify, timeout=30).json()
+        finally:
+            stop_emulator(proc)
+    writes = [r for r in log if r["service"] == "arm" and r["method"] in ("PUT", "POST", "PATCH")
+              and r.get("operation") != "VirtualMachines_RetrieveBootDiagnosticsData"]
+    started = writes[0]["time"]
+    reached = next(r["time"] for r in log if r["service"] == "winrm" and r["time"] > started and r.get("status") == 200)
+    floor = sum(medians[name] for name in REPAIR_CHAIN) * REPAIR_LATENCY_SCALE
+    sequential = floor + sum(medians[name] for name in REPAIR_INDEPENDENT) * REPAIR_LATENCY_SCALE
+    seconds = reached - started
+    return {
+        "benchmark": "repair_vm",
+        "scenario": "c21a-with-dump",
+        "latency_scale": REPAIR_LATENCY_SCALE,
+        "seconds": round(seconds, 3),
+        "floor_seconds": round(floor, 3),
+        "sequential_seconds": round(sequential, 3),
+        "ratio_to_floor": round(seconds / floor, 3),
+        "chain": {name: round(medians[name] * REPAIR_LATENCY_SCALE, 3) for name in REPAIR_CHAIN},
+        "independent": {name: round(medians[name] * REPAIR_LATENCY_SCALE, 3) for name in REPAIR_INDEPENDENT},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+BENCHMARKS = {"collect_dump": bench_collect_dump, "repair_vm": bench_repair_vm}
+
+
 def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = bench_collect_dump()
-    (RESULTS / "collect_dump.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    chosen = sys.argv[1:] or list(BENCHMARKS)
+    for name in chosen:
+        result = BENCHMARKS[name]()
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
     return 0
 
 

@@ -38,7 +38,7 @@ def _capabilities(sku: Any) -> dict[str, str]:
 
 
 def test_sku_list_shows_scenario_restrictions_per_zone(restricted: EmulatorProcess) -> None:
-    compute, _ = _clients(restricted)
+    compute, _network = _clients(restricted)
     skus = _vm_skus(compute)
     for name in ("Standard_D2s_v5", "Standard_D2s_v3"):
         [restriction] = skus[name].restrictions
@@ -58,7 +58,7 @@ def test_sku_list_shows_scenario_restrictions_per_zone(restricted: EmulatorProce
 
 
 def test_sku_list_filter_on_another_location_is_empty(restricted: EmulatorProcess) -> None:
-    compute, _ = _clients(restricted)
+    compute, _network = _clients(restricted)
     assert list(compute.resource_skus.list(filter="location eq 'eastus'")) == []
 
 

@@ -63,7 +63,7 @@ def test_copy_of_customer_key_snapshot_must_name_a_set(des_compute: ComputeManag
 
 
 def test_encryption_set_create_and_missing_set_refused(des_compute: ComputeManagementClient,
-                                                     emulator: Callable[..., EmulatorProcess]) -> None:
+                                                       emulator: Callable[..., EmulatorProcess]) -> None:
     name = unique("des")
     vault = (f"/subscriptions/{emulator('des-encrypted').env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{RG}"
              "/providers/Microsoft.KeyVault/vaults/kv-test")

@@ -51,7 +51,7 @@ def _snapshot_body(compute: ComputeManagementClient) -> dict[str, Any]:
 
 
 def test_seeded_lock_is_listed_and_readable(locks: ManagementLockClient, locked: EmulatorProcess) -> None:
-    [lock] = [lk for lk in locks.management_locks.list_at_resource_group_level(RG)]
+    [lock] = list(locks.management_locks.list_at_resource_group_level(RG))
     assert (lock.name, lock.level, lock.notes) == ("prod-readonly", "ReadOnly", "Change freeze")
     assert lock.id == f"{_scope(locked, RG)}/providers/Microsoft.Authorization/locks/prod-readonly"
     assert lock.type == "Microsoft.Authorization/locks"

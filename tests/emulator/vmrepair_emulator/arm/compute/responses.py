@@ -388,5 +388,5 @@ def resource_skus_list(ctx: ArmRequest, sub: str) -> ArmResponse:
     locations = {world.location.lower()}
     locations |= {vm["location"].lower() for vm in world.scenario.virtual_machines if vm.get("location")}
     locations |= {rg["location"].lower() for rg in world.scenario.resource_groups if rg.get("location")}
-    return ArmResponse(200, {"value": skus.list_skus(sorted(locations), ctx.query.get("$filter"),
-                                                        world.scenario.sku_restrictions)})
+    listed = skus.list_skus(sorted(locations), ctx.query.get("$filter"), world.scenario.sku_restrictions)
+    return ArmResponse(200, {"value": listed})
