@@ -10,9 +10,6 @@ in an error message.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from typing import Any
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._rest_json import dig as _dig
@@ -27,6 +24,7 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors impor
     scrub,
     translate_azure_error,
 )
+from ansible_collections.vmrepair.azure.plugins.module_utils._local_files import save_file
 from ansible_collections.vmrepair.azure.plugins.module_utils._serial_log import parse_serial_log
 
 try:
@@ -122,35 +120,6 @@ def download(url: str, what: str) -> bytes | None:
             f"{response.headers.get('x-ms-error-code') or response.reason}"
         )
     return response.content
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def save_file(path: str, data: bytes, check_mode: bool) -> dict[str, Any]:
-    """Write `data` to `path` unless it already holds exactly that; report what (would have) changed."""
-    path = os.path.abspath(os.path.expanduser(path))
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        raise AzureInputError(f"Cannot save to {path}: the directory {directory} does not exist")
-    digest = _sha256(data)
-    changed = True
-    if os.path.isfile(path):
-        with open(path, "rb") as existing:
-            changed = _sha256(existing.read()) != digest
-    if changed and not check_mode:
-        # Write beside the target and rename, so a reader never sees half a file.
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".vmrepair-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-    return {"path": path, "size": len(data), "sha256": digest, "changed": changed}
 
 
 def collect_boot_diagnostics(

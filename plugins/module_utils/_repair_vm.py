@@ -27,6 +27,7 @@ import json
 import re
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -41,6 +42,7 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors impor
     AzureNotFoundError,
     AzureOperationError,
     VmrepairError,
+    WaitTimeoutError,
     scrub,
     translate_azure_error,
 )
@@ -394,6 +396,16 @@ def vm_body(
 
 
 # --- the WinRM certificate -----------------------------------------------------------------------
+
+
+# Seconds between attempts while another Run Command occupies the VM (Azure gives no Retry-After).
+RUN_COMMAND_BUSY_RETRY_S = 5.0
+
+
+def run_command_busy(exc: BaseException) -> bool:
+    """Whether Azure refused a Run Command because the VM is still running another one (409 Conflict)."""
+    message = str(getattr(exc, "message", None) or exc).lower()
+    return getattr(exc, "status_code", None) == 409 and "run command" in message and "in progress" in message
 
 
 def run_command_streams(result: dict[str, Any]) -> tuple[str, str]:
@@ -959,13 +971,23 @@ class RepairRun:
         script = self.render_script(WINRM_SCRIPT, {"subject_names": [private_ip]})
         description = f"run {WINRM_SCRIPT} on virtual machine '{self.names.vm}'"
         self.changed = True
-        try:
-            poller = self.clients.compute.virtual_machines.begin_run_command(
-                self.names.resource_group, self.names.vm,
-                RunCommandInput(command_id="RunPowerShellScript", script=script.splitlines()),
-            )
-        except Exception as exc:  # pylint: disable=broad-except  # translated
-            raise translate_azure_error(exc, action=description, secrets=self.secrets) from None
+        while True:
+            try:
+                poller = self.clients.compute.virtual_machines.begin_run_command(
+                    self.names.resource_group, self.names.vm,
+                    RunCommandInput(command_id="RunPowerShellScript", script=script.splitlines()),
+                )
+                break
+            except Exception as exc:  # pylint: disable=broad-except  # translated
+                # A VM runs one Run Command at a time; an interrupted earlier run may have left one going.
+                if not run_command_busy(exc):
+                    raise translate_azure_error(exc, action=description, secrets=self.secrets) from None
+                if deadline.remaining() <= RUN_COMMAND_BUSY_RETRY_S:
+                    raise WaitTimeoutError(
+                        f"Timed out after {deadline.seconds:g} s waiting for the Run Command already in progress on "
+                        f"virtual machine '{self.names.vm}' to finish, to {description}",
+                        waiting_for=[f"Run Command in progress on '{self.names.vm}'"]) from None
+                time.sleep(RUN_COMMAND_BUSY_RETRY_S)
         result = as_json(wait_one(description, poller, deadline, self.secrets))
         stdout, stderr = run_command_streams(result)
         if stderr.strip() and "{" not in stdout:

@@ -145,6 +145,12 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  winrm_ca_trust_path:
+    description:
+      - Path on the controller where the repair VM's WinRM certificate is written (PEM, mode 0600), ready for
+        C(ansible_winrm_ca_trust_path) so that the controller trusts exactly that certificate.
+      - Written by the action plugin on the controller, also when the task is delegated; not written in check mode.
+    type: path
   _scripts:
     description:
       - Internal, set by the action plugin of this module. The text of the collection's PowerShell scripts the
@@ -163,11 +169,13 @@ EXAMPLES = r"""
     admin_password: "{{ vault_repair_password }}"
   register: repair
 
-- name: Reach the repair VM over WinRM/HTTPS, pinning the certificate Azure returned
-  ansible.builtin.copy:
-    content: "{{ repair.winrm.certificate_pem }}"
-    dest: "{{ playbook_dir }}/artifacts/{{ repair.repair_id }}.pem"
-    mode: "0600"
+- name: Create it and write the certificate Azure returned, to pin it for WinRM/HTTPS
+  vmrepair.azure.repair_vm:
+    resource_group: prod-rg
+    vm_name: web-01
+    admin_password: "{{ vault_repair_password }}"
+    winrm_ca_trust_path: "{{ playbook_dir }}/artifacts/web-01-winrm.pem"
+  register: repair
 
 - name: Show what a run would do
   vmrepair.azure.repair_vm:
@@ -288,6 +296,9 @@ winrm:
       type: str
     thumbprint_sha256:
       description: SHA-256 of the certificate (lower-case hex).
+      type: str
+    ca_trust_path:
+      description: Where the certificate was written on the controller, when O(winrm_ca_trust_path) was given.
       type: str
 snapshot:
   description: The snapshot of the source OS disk (id, name).
@@ -419,6 +430,7 @@ def main() -> None:
             "keep_resources": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 1800},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+            "winrm_ca_trust_path": {"type": "path"},
             "_scripts": {"type": "dict"},
         },
         required_if=[("state", "present", ["admin_password"])],

@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import signal
+import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from harness import COLLECTIONS, ROOT, Emulator, ensure_collection_link, writes_
 SCENARIOS = ROOT / "tests" / "emulator" / "scenarios"
 PLAYBOOK = "vmrepair.azure.collect_dump"
 PLAN_PLAYBOOK = str(Path(__file__).with_name("playbooks") / "repair_plan.yml")
+PIN_PLAYBOOK = str(Path(__file__).with_name("playbooks") / "repair_and_pin.yml")
 TAG = "vmrepair-repair-id"
 SOURCE = ["-e", "vm_name=web-01", "-e", "resource_group=prod-rg"]
 
@@ -126,6 +129,7 @@ def test_check_mode_shows_the_plan_with_its_reasons_and_creates_nothing(emulator
     assert run.returncode == 0, run.output[-4000:]
     plan = read_plan(tmp_path)
     assert not plan.get("failed"), plan.get("msg")
+    assert not (tmp_path / "out" / "winrm-certificate.pem").exists(), "check mode wrote the certificate"
     vm = yaml.safe_load((SCENARIOS / "c21a-with-dump.yaml").read_text())["virtual_machines"][0]
     facts = plan["facts"]
     assert facts["hyper_v_generation"] == vm.get("hyper_v_generation", "V2")
@@ -280,6 +284,48 @@ def test_a_run_killed_after_a_step_is_finished_by_the_next_run(emulator_for, run
         resent = [r for r in rerun if r.get("operation") == put and r.get("method") == "PUT"
                   and any(r["path"].split("?")[0].endswith("/" + name) for name in names)]
         assert resent == [], f"{kind} {names} was created again"
+    assert emulator.tagged(TAG, repair_id) == []
+
+
+def test_the_certificate_written_for_pinning_is_the_listeners(emulator_for, run_playbook, tmp_path):
+    emulator = emulator_for("c21a-with-dump")
+    run = run_playbook(emulator, PIN_PLAYBOOK, *SOURCE, "-e", "repair_id=pinned1")
+    assert run.returncode == 0, run.output[-4000:]
+    result = json.loads((tmp_path / "out" / "repair.json").read_text())
+    pem_path = tmp_path / "out" / "winrm-certificate.pem"
+    assert result["winrm"]["ca_trust_path"] == str(pem_path)
+    assert pem_path.read_text() == result["winrm"]["certificate_pem"]
+    assert stat.S_IMODE(pem_path.stat().st_mode) == 0o600
+    der = ssl.PEM_cert_to_DER_cert(pem_path.read_text())
+    assert hashlib.sha256(der).hexdigest() == result["winrm"]["thumbprint_sha256"]
+    assert "Pin-test-Passw0rd" not in run.output
+    assert emulator.tagged(TAG, "pinned1") == []
+
+
+def test_a_run_killed_during_run_command_waits_for_it_and_finishes(emulator_for, run_playbook, tmp_path):
+    """Azure runs one Run Command per VM at a time: the re-run meets the killed run's and waits it out."""
+    emulator = emulator_for("c21a-with-dump")
+    usual_scale = emulator.control("knobs")["latency_scale"]
+    # Slow enough that the killed run's Run Command (guest agent ~14 s, script ~4 s) is still going
+    # when the re-run reaches it.
+    emulator.set_knobs(latency_scale=0.1)
+    try:
+        repair_id = "killed-runcommand"
+        since = len(emulator.requests("arm"))
+        kill_when(emulator, start_playbook(tmp_path, emulator, *SOURCE, "-e", f"repair_id={repair_id}"), since,
+                  "VirtualMachines_RunCommand")
+        rerun_since = len(emulator.requests("arm"))
+        run = run_playbook(emulator, PLAYBOOK, *SOURCE, "-e", f"repair_id={repair_id}")
+        assert run.returncode == 0, run.output[-6000:]
+        assert report_of(tmp_path, "web-01")["status"] == "succeeded"
+        run_commands = [r for r in emulator.requests("arm")[rerun_since:] if r.get("operation") == "VirtualMachines_RunCommand"]
+        assert [r["status"] for r in run_commands][:1] == [409], "the re-run never met the killed run's Run Command"
+        assert run_commands[-1]["status"] == 202
+        creates = [r for r in emulator.requests("arm")[since:] if r.get("operation") == "VirtualMachines_CreateOrUpdate"
+                   and r.get("method") == "PUT"]
+        assert len(creates) == 1
+    finally:
+        emulator.set_knobs(latency_scale=usual_scale)
     assert emulator.tagged(TAG, repair_id) == []
 
 

@@ -92,7 +92,7 @@ def test_disk_put_is_a_disk_rp_long_running_operation(raw: RawArm, source_disk: 
     assert first.json()["properties"]["provisioningState"] == "Updating"
     status_url = first.headers["Azure-AsyncOperation"]
     assert "/providers/Microsoft.Compute/locations/westeurope/DiskOperations/" in status_url
-    assert "Location" in first.headers and float(first.headers["Retry-After"]) > 0
+    assert "Location" in first.headers and int(first.headers["retry-after-ms"]) > 0  # scaled scenario
     deadline = time.time() + 30
     while True:
         status = raw.call("GET", status_url).json()

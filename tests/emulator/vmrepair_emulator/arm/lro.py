@@ -163,14 +163,25 @@ class LroManager:
             self._cond.notify()
         self._thread.join(timeout=5)
 
-    def retry_after(self, op: Operation) -> int:
-        """Scaled Retry-After in whole seconds (>= 1), never far beyond the time left.
+    def retry_after(self, op: Operation) -> float:
+        """Seconds the client should wait before the next poll: the family's Retry-After, scaled,
+        never far beyond the time left."""
+        return min(op.retry_after_base * self.world.knobs.latency_scale, op.remaining())
 
-        Whole seconds because the SDKs deserialize the header as int; never 0 because
-        azure-core then falls back to its 30 s default polling interval.
+    def retry_after_headers(self, op: Operation) -> dict[str, str]:
+        """The poll-delay header of an LRO response.
+
+        At latency_scale >= 1 this is what ARM sends: `Retry-After` in whole seconds, at least 1
+        (the SDKs deserialize it as an int on initial responses; 0 makes azure-core wait its 30 s
+        default). Scaled down, whole seconds would stretch every poll gap by up to 1/scale relative
+        to the operation it waits for, so the emulator sends the scaled delay as `retry-after-ms`
+        (a header azure-core honours when Retry-After is absent) and the ratio of waiting to
+        working stays what it is in Azure.
         """
-        scaled = op.retry_after_base * self.world.knobs.latency_scale
-        return max(1, math.ceil(min(scaled, op.remaining())))
+        seconds = self.retry_after(op)
+        if self.world.knobs.latency_scale >= 1:
+            return {"Retry-After": str(max(1, math.ceil(seconds)))}
+        return {"retry-after-ms": str(max(10, math.ceil(seconds * 1000)))}
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -211,10 +222,6 @@ class LroManager:
 # ---- URLs and responses -----------------------------------------------------------------------
 
 
-def _format_seconds(seconds: int) -> str:
-    return str(int(seconds))
-
-
 def status_url(ctx: ArmRequest, op: Operation) -> str:
     base = f"{ctx.base_url}/subscriptions/{op.subscription_id}/providers"
     if op.kind == "compute":
@@ -241,7 +248,7 @@ def result_url(ctx: ArmRequest, op: Operation) -> str:
 def lro_response(ctx: ArmRequest, op: Operation, status: int, body: Any = None, *,
                  async_operation: bool = True, location: bool = True) -> ArmResponse:
     """The first response of an LRO: `status` (201/202/200) with Azure-AsyncOperation, Location, Retry-After."""
-    headers = {"Retry-After": _format_seconds(ctx.world.lro.retry_after(op))}
+    headers = ctx.world.lro.retry_after_headers(op)
     if async_operation and op.kind != "resources":
         headers["Azure-AsyncOperation"] = status_url(ctx, op)
     if location:
@@ -292,7 +299,7 @@ def compute_operation(ctx: ArmRequest, sub: str, location: str, op_id: str) -> A
         return _result(ctx, op)
     response = ArmResponse(200, _status_body(op))
     if not op.done:
-        response.headers["Retry-After"] = _format_seconds(ctx.world.lro.retry_after(op))
+        response.headers.update(ctx.world.lro.retry_after_headers(op))
     return response
 
 
@@ -306,7 +313,7 @@ def disk_operation(ctx: ArmRequest, sub: str, location: str, op_id: str) -> ArmR
         return _result(ctx, op)
     response = ArmResponse(200, _status_body(op))
     if not op.done:
-        response.headers["Retry-After"] = _format_seconds(ctx.world.lro.retry_after(op))
+        response.headers.update(ctx.world.lro.retry_after_headers(op))
     return response
 
 
@@ -314,7 +321,7 @@ def network_operation(ctx: ArmRequest, sub: str, location: str, op_id: str) -> A
     op = _find(ctx, op_id, ("network",), location)
     response = ArmResponse(200, _status_body(op))
     if not op.done:
-        response.headers["Retry-After"] = _format_seconds(ctx.world.lro.retry_after(op))
+        response.headers.update(ctx.world.lro.retry_after_headers(op))
     return response
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import AzureInputError
+from ansible_collections.vmrepair.azure.plugins.module_utils._local_files import save_file
 from ansible_collections.vmrepair.azure.plugins.module_utils._boot_diagnostics import (
-    save_file,
     stop_code_from_serial_log,
     summarize_vm,
 )

@@ -28,6 +28,7 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._repair_vm import (
     certificate_from_script_output,
     disk_copy_body,
     nic_body,
+    run_command_busy,
     parse_image,
     private_ip_of_nic,
     run_command_streams,
@@ -285,3 +286,24 @@ def test_unreadable_script_output_is_an_error(stdout):
 def test_run_command_streams_from_official_example():
     result = example_body("VirtualMachineRunCommand.json")
     assert run_command_streams(result) == ("This is a sample script with parameters value1 value2", "")
+
+
+def test_run_command_busy_is_only_the_one_at_a_time_conflict():
+    from azure.core.exceptions import HttpResponseError
+
+    class Response:  # the fields HttpResponseError reads
+        def __init__(self, status):
+            self.status_code, self.reason, self.headers, self.request = status, "", {}, None
+
+        def text(self):
+            return ""
+
+    busy = HttpResponseError(message="(Conflict) Run command extension execution is in progress. Please wait for "
+                                     "completion before invoking a run command.", response=Response(409))
+    other_conflict = HttpResponseError(message="(Conflict) Run command OS type 'Windows' does not match the target OS "
+                                               "Linux.", response=Response(409))
+    server_error = HttpResponseError(message="Run command extension execution is in progress", response=Response(500))
+    assert run_command_busy(busy)
+    assert not run_command_busy(other_conflict)
+    assert not run_command_busy(server_error)
+    assert not run_command_busy(ValueError("run command in progress"))
