@@ -32,7 +32,6 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._scripts import ren
 from ansible_collections.vmrepair.azure.plugins.module_utils._waiters import Deadline  # noqa: E402
 
 
-
 class OneAtATimeRun(RepairRun):
     """RepairRun whose every begin_* call is waited for before the next operation starts."""
 
