@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from run_with_emulator import start_emulator, stop_emulator  # noqa: E402
 
@@ -171,7 +172,13 @@ def bench_repair_vm() -> dict:
     }
 
 
-BENCHMARKS = {"collect_dump": bench_collect_dump, "repair_vm": bench_repair_vm}
+def bench_transfer() -> dict:
+    from transfer_bench import bench_transfer as run
+
+    return run()
+
+
+BENCHMARKS = {"collect_dump": bench_collect_dump, "repair_vm": bench_repair_vm, "transfer": bench_transfer}
 
 
 def main() -> int:

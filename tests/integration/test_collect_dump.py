@@ -121,6 +121,61 @@ def test_bad_input_fails_before_creating_anything(emulator_for, run_playbook, sc
     assert creating(emulator.requests("arm")[since:]) == []
 
 
+# --- finding the dump (issue 5) -------------------------------------------------------------------
+
+SOURCE = ["-e", "vm_name=web-01", "-e", "resource_group=prod-rg"]
+
+
+def test_no_dump_says_why_and_what_to_do_and_cleans_up(emulator_for, run_playbook, tmp_path):
+    emulator = emulator_for("c21a-no-dump")
+    run = run_playbook(emulator, PLAYBOOK, *SOURCE)
+    assert run.returncode != 0
+    assert "No crash dump found on the broken OS disk" in run.output
+    assert "crash dumps are disabled (CrashDumpEnabled = 0 in ControlSet001)" in run.output
+    assert "enable_crash_dump" in run.output
+    report = json.loads((tmp_path / "out" / "web-01" / "report.json").read_text())
+    assert report["status"] == "failed" and report["dumps"] == []
+    assert report["dump_search"]["windows_volumes"][0]["crash_control"]["dump_type"] == "none"
+    assert emulator.tagged(TAG, report["repair"]["repair_id"]) == []
+
+
+def test_the_dump_crash_control_names_is_found_and_fetched(emulator_for, run_playbook, tmp_path):
+    emulator = emulator_for("dump-elsewhere")
+    run = run_playbook(emulator, PLAYBOOK, *SOURCE)
+    assert run.returncode == 0, run.output[-6000:]
+    report = json.loads((tmp_path / "out" / "web-01" / "report.json").read_text())
+    volume = report["dump_search"]["windows_volumes"][0]
+    # Select\Current names ControlSet002; ControlSet001 holds stale values that must not be used.
+    assert volume["crash_control"]["control_set"] == "ControlSet002"
+    assert volume["crash_control"]["dump_type"] == "complete"
+    drive = volume["drive_letter"]
+    assert report["fetched"]["src"] == f"{drive}:\\CrashDumps\\MEMORY.DMP"
+    assert report["dump"]["dump_type"] == "full" and report["dump"]["bugcheck_code"].lower() == "0xc000021a"
+    by_path = {d["path"]: d for d in report["dumps"]}
+    leftover = by_path[f"{drive}:\\Windows\\MEMORY.DMP"]
+    assert leftover["usable"] is False and "not a usable dump" in leftover["problem"]
+    assert [(m["source"], m["path"]) for m in report["dump_search"]["not_found"]] == [
+        ("DedicatedDumpFile", "D:\\DedicatedDump.sys")]
+    assert "temporary disk" in report["dump_search"]["not_found"][0]["why"]
+    html = (tmp_path / "out" / "web-01" / "report.html").read_text()
+    assert "ControlSet002" in html and "temporary disk" in html
+    assert emulator.tagged(TAG, report["repair"]["repair_id"]) == []
+
+
+def test_an_unfinished_dump_is_not_fetched_the_minidump_is(emulator_for, run_playbook, tmp_path):
+    emulator = emulator_for("dump-unfinished")
+    run = run_playbook(emulator, PLAYBOOK, *SOURCE)
+    assert run.returncode == 0, run.output[-6000:]
+    report = json.loads((tmp_path / "out" / "web-01" / "report.json").read_text())
+    memory = next(d for d in report["dumps"] if d["kind"] == "memory")
+    assert memory["usable"] is False and "still writing it" in memory["problem"]
+    assert report["fetched"]["src"].endswith("\\Minidump\\112026-10000-01.dmp")
+    assert "there is no usable memory dump" in report["dump_search"]["selected_reason"]
+    assert "recording stop code 0xC000021A" in report["dump_search"]["selected_reason"]
+    assert report["fetched"]["size"] == 256 * 1024
+    assert emulator.tagged(TAG, report["repair"]["repair_id"]) == []
+
+
 def test_wrong_credentials_fail_with_a_clear_message_and_no_secret(emulator_for, run_playbook):
     emulator = emulator_for("c21a-with-dump")
     since = len(emulator.requests("arm"))

@@ -79,7 +79,7 @@ def test_enable_winrm_https_through_run_command(compute: ComputeManagementClient
 
 
 def test_output_is_the_last_4096_bytes(compute: ComputeManagementClient, repair: dict[str, Any]) -> None:
-    found, _stderr = _run(compute, repair["vm"].name, _script("find_dumps", {}))
+    found, _stderr = _run(compute, repair["vm"].name, _script("find_dumps", {"header_bytes": 0}))
     dumps = json.loads(found.strip().splitlines()[-1])["dumps"]
     memory = next(d for d in dumps if d["kind"] == "memory")
     stdout, stderr = _run(compute, repair["vm"].name, _script("read_file_chunks", {
@@ -101,15 +101,15 @@ def test_one_run_command_at_a_time(compute: ComputeManagementClient, repair: dic
                                    control: ControlClient) -> None:
     control.set_knobs(latency_scale=0.05)  # a 2 s Run Command; the fixture restores the knob
     first = compute.virtual_machines.begin_run_command(
-        RG, repair["vm"].name, {"commandId": "RunPowerShellScript", "script": _script("find_dumps", {})})
+        RG, repair["vm"].name, {"commandId": "RunPowerShellScript", "script": _script("find_dumps", {"header_bytes": 0})})
     with pytest.raises(ResourceExistsError) as info:
         compute.virtual_machines.begin_run_command(
-            RG, repair["vm"].name, {"commandId": "RunPowerShellScript", "script": _script("find_dumps", {})})
+            RG, repair["vm"].name, {"commandId": "RunPowerShellScript", "script": _script("find_dumps", {"header_bytes": 0})})
     assert info.value.error.code == "Conflict"
     assert info.value.error.message.startswith("Run command extension execution is in progress.")
     assert json.loads(first.result().value[0].message.strip().splitlines()[-1])["dumps"]
     second = compute.virtual_machines.begin_run_command(
-        RG, repair["vm"].name, {"commandId": "RunPowerShellScript", "script": _script("find_dumps", {})})
+        RG, repair["vm"].name, {"commandId": "RunPowerShellScript", "script": _script("find_dumps", {"header_bytes": 0})})
     assert second.result().value[0].message
 
 
@@ -132,7 +132,7 @@ def test_run_command_needs_a_running_vm(compute: ComputeManagementClient, repair
     finally:
         compute.virtual_machines.begin_start(RG, name).result()
     # After the restart the agent comes back and Run Command works again.
-    stdout, _stderr = _run(compute, name, _script("find_dumps", {}))
+    stdout, _stderr = _run(compute, name, _script("find_dumps", {"header_bytes": 0}))
     assert json.loads(stdout.strip().splitlines()[-1])["windows_volumes"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import struct
 import subprocess
 import threading
@@ -12,6 +13,7 @@ from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
+from dissect.regf import RegistryHive
 from dissect.hypervisor.disk.vhd import VHD
 from dissect.ntfs import NTFS
 from dissect.volume.disk import Disk
@@ -120,7 +122,14 @@ def test_no_dump_and_custom_files(cache_dir: Path) -> None:
     with Volume(path) as volume:
         assert not volume.exists("Windows/MEMORY.DMP")
         assert not volume.exists("Windows/Minidump")
-        assert volume.stat("Windows/System32/config/SYSTEM").size == image.DEFAULT_SYSTEM_HIVE_KB * 1024
+        # Without crash_control the hive holds Windows' defaults in the ControlSet Select\\Current names.
+        with volume.open("Windows/System32/config/SYSTEM") as stream:
+            hive = RegistryHive(io.BytesIO(stream.read()))
+        assert hive.open("Select").value("Current").value == 1
+        crash = hive.open("ControlSet001\\Control\\CrashControl")
+        assert crash.value("CrashDumpEnabled").value == 7
+        assert crash.value("DumpFile").value == "%SystemRoot%\\MEMORY.DMP"
+        assert hive.open("ControlSet002\\Control\\CrashControl").value("CrashDumpEnabled").value == 0
         with volume.open("windows/temp/NOTES.TXT") as stream:
             assert stream.read() == b"hi"
 

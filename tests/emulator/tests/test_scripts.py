@@ -26,7 +26,7 @@ SPEC = {
                     "bugcheck_parameters": ["0xFFFFC00012345678", "0xFFFFFFFFC0000005", "0x0", "0x0"],
                     "system_time": "2026-11-20T03:14:15Z", "processors": 2},
     "minidumps": [{"name": "112026-10000-01.dmp", "size_kb": 256, "bugcheck_code": "0xC000021A"}],
-    "files": {"Windows/System32/config/SYSTEM": {"size_kb": 64}},
+    "crash_control": {"crash_dump_enabled": 2, "current_control_set": 2},
 }
 MEMORY_DMP = "F:\\Windows\\MEMORY.DMP"
 
@@ -90,25 +90,80 @@ def reassemble(records: list[list[str]]) -> bytes:
 
 # --- find_dumps ------------------------------------------------------------------------------
 
-def test_find_dumps_brings_the_copy_online_and_lists_its_dumps(machine: Machine) -> None:
+def test_find_dumps_brings_the_copy_online_and_lists_its_dumps(machine: Machine, dump_bytes: bytes) -> None:
     assert machine.disks()[2].is_offline
     code, out, err = run(machine, "find_dumps", {})
     assert (code, err) == (0, b"")
     assert out.endswith(b"\n") and out.count(b"\n") == 1
     result = json.loads(out)
-    assert result["windows_volumes"] == [{"disk_number": 2, "drive_letter": "F", "windows_dir": "F:\\Windows"}]
+    # Select\Current is 2 here: ControlSet001 holds the stale values (CrashDumpEnabled 0, STALE.DMP).
+    assert result["windows_volumes"] == [{
+        "disk_number": 2, "drive_letter": "F", "windows_dir": "F:\\Windows",
+        "crash_control": {"control_set": "ControlSet002", "crash_dump_enabled": 2, "dump_type": "kernel",
+                          "dump_file": "%SystemRoot%\\MEMORY.DMP", "minidump_dir": "%SystemRoot%\\Minidump",
+                          "dedicated_dump_file": None, "filter_pages": None},
+        "crash_control_error": None}]
+    headers = [base64.b64decode(d.pop("header_base64")) for d in result["dumps"]]
     assert result["dumps"] == [
-        {"path": MEMORY_DMP, "kind": "memory", "size": 16 * MIB, "last_write_time_utc": "2026-11-20T03:14:15Z"},
-        {"path": "F:\\Windows\\Minidump\\112026-10000-01.dmp", "kind": "minidump", "size": 256 * 1024,
+        {"path": MEMORY_DMP, "kind": "memory", "source": "DumpFile", "size": 16 * MIB,
          "last_write_time_utc": "2026-11-20T03:14:15Z"},
+        {"path": "F:\\Windows\\Minidump\\112026-10000-01.dmp", "kind": "minidump", "source": "MinidumpDir",
+         "size": 256 * 1024, "last_write_time_utc": "2026-11-20T03:14:15Z"},
     ]
+    assert headers[0] == dump_bytes[:12288] and headers[1][:8] == b"PAGEDU64" and len(headers[1]) == 12288
+    assert result["not_found"] == []
     assert not machine.disks()[2].is_offline and not machine.disks()[2].is_read_only
+
+
+def test_find_dumps_header_bytes_parameter(machine: Machine, dump_bytes: bytes) -> None:
+    code, out, _err = run(machine, "find_dumps", {"header_bytes": 16})
+    assert code == 0
+    assert base64.b64decode(json.loads(out)["dumps"][0]["header_base64"]) == dump_bytes[:16]
+
+
+def test_find_dumps_follows_crash_control_to_other_places(tmp_path_factory: pytest.TempPathFactory) -> None:
+    spec = {
+        "volume_size_mb": 32,
+        "memory_dump": {"path": "CrashDumps/KERNEL.DMP", "size_mb": 2, "dump_type": "kernel"},
+        "minidumps": [{"name": "a.dmp", "size_kb": 64}],
+        "crash_control": {"crash_dump_enabled": 1, "filter_pages": 1, "dump_file": "C:\\CrashDumps\\KERNEL.DMP",
+                          "minidump_dir": "%SystemRoot%\\Mini", "dedicated_dump_file": "D:\\dedicated.sys"},
+    }
+    image = build_os_disk_image(spec, tmp_path_factory.getbasetemp() / "os-images")
+    machine = Machine("repair-vm", "REPAIR-VM", "127.0.0.1", "vmrepair", "pw", [AttachedDisk(0, "copy", image)])
+    code, out, err = run(machine, "find_dumps", {"header_bytes": 0})
+    assert (code, err) == (0, b"")
+    result = json.loads(out)
+    assert result["windows_volumes"][0]["crash_control"]["dump_type"] == "active"
+    assert [(d["path"], d["kind"], d["source"], d["header_base64"]) for d in result["dumps"]] == [
+        ("F:\\CrashDumps\\KERNEL.DMP", "memory", "DumpFile", ""),
+        ("F:\\Windows\\Mini\\a.dmp", "minidump", "MinidumpDir", ""),
+    ]
+    assert result["not_found"] == [
+        {"path": "D:\\dedicated.sys", "kind": "dedicated", "source": "DedicatedDumpFile",
+         "why": "it is on drive D: of the broken VM, not on its OS disk (on Azure, D: is the temporary disk, "
+                "which is not kept)"},
+        {"path": "F:\\Windows\\MEMORY.DMP", "kind": "memory", "source": "default", "why": "no such file"},
+    ]
+
+
+def test_find_dumps_with_a_damaged_hive_searches_the_defaults(tmp_path_factory: pytest.TempPathFactory) -> None:
+    spec = {"volume_size_mb": 32, "memory_dump": {"size_mb": 2}, "files": {"Windows/System32/config/SYSTEM": "junk"}}
+    image = build_os_disk_image(spec, tmp_path_factory.getbasetemp() / "os-images")
+    machine = Machine("repair-vm", "REPAIR-VM", "127.0.0.1", "vmrepair", "pw", [AttachedDisk(0, "copy", image)])
+    code, out, _err = run(machine, "find_dumps", {})
+    result = json.loads(out)
+    assert code == 0 and result["windows_volumes"][0]["crash_control"] is None
+    assert result["windows_volumes"][0]["crash_control_error"] == (
+        "reg.exe load of F:\\Windows\\System32\\config\\SYSTEM failed: "
+        "ERROR: The configuration registry database is corrupt.")
+    assert [(d["path"], d["source"]) for d in result["dumps"]] == [("F:\\Windows\\MEMORY.DMP", "default")]
 
 
 def test_find_dumps_without_attached_disks_finds_nothing(image: Path) -> None:
     bare = Machine("repair-vm", "REPAIR-VM", "127.0.0.1", "vmrepair", "pw")
     code, out, _err = run(bare, "find_dumps", {})
-    assert code == 0 and json.loads(out) == {"windows_volumes": [], "dumps": []}
+    assert code == 0 and json.loads(out) == {"windows_volumes": [], "dumps": [], "not_found": []}
 
 
 # --- hash_file -------------------------------------------------------------------------------
@@ -236,7 +291,7 @@ def test_enable_winrm_https_needs_a_name(machine: Machine) -> None:
 
 def test_unknown_script_or_version_fails(machine: Machine) -> None:
     for text in ("# vmrepair.azure script: format_disk v1\nFormat-Volume -DriveLetter F\n",
-                 "# vmrepair.azure script: find_dumps v2\n$VmrepairParams = ConvertFrom-Json '{}'\n",
+                 "# vmrepair.azure script: find_dumps v9\n$VmrepairParams = ConvertFrom-Json '{}'\n",
                  "Write-Output 'hello'\n"):
         code, out, err = scripts.run(machine, text).communicate()
         assert (code, out) == (1, b"") and err.startswith(b"#< CLIXML")
@@ -248,6 +303,6 @@ def test_params_line_with_quotes_survives_the_round_trip(online: Machine) -> Non
 
 
 def test_broken_params_json_fails(machine: Machine) -> None:
-    text = "# vmrepair.azure script: find_dumps v1\n$VmrepairParams = ConvertFrom-Json '{\"a\": '\n"
+    text = "# vmrepair.azure script: find_dumps v2\n$VmrepairParams = ConvertFrom-Json '{\"a\": '\n"
     code, _out, err = scripts.run(machine, text).communicate()
     assert code == 1 and err.startswith(b"Conversion from JSON failed")

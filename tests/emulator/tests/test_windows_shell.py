@@ -10,7 +10,7 @@ from ansible.plugins.shell.powershell import ShellModule, _parse_clixml
 from vmrepair_emulator.windows import shell
 from vmrepair_emulator.windows.machine import Machine
 
-FIND_DUMPS = "# vmrepair.azure script: find_dumps v1\n$VmrepairParams = ConvertFrom-Json '{}'\nGet-Disk\n"
+FIND_DUMPS = "# vmrepair.azure script: find_dumps v2\n$VmrepairParams = ConvertFrom-Json '{}'\nGet-Disk\n"
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_scripts_powershell_cannot_run_fail_with_a_clixml_error(machine: Machine
     assert (code, out) == (1, b"")
     assert err.startswith(b"#< CLIXML\r\n")
     message = _parse_clixml(err).decode()
-    assert "cannot run this PowerShell script" in message and "find_dumps v1" in message
+    assert "cannot run this PowerShell script" in message and "find_dumps v2" in message
 
 
 def test_plain_command_text_goes_to_the_script_dispatcher(machine: Machine) -> None:

@@ -60,7 +60,11 @@ class Emulator:
 
             cert_path, key_path = self.tls.loopback.write(self.state_dir / "tls-blob.crt",
                                                           self.state_dir / "tls-blob.key")
-            self._blob = blob = Azurite(self.state_dir, cert_path, key_path, self.tls.ca_path).start()
+            from .storage.accounts import azurite_accounts
+
+            accounts = azurite_accounts(self.scenario.subscription_id, self.scenario.storage_accounts)
+            self._blob = blob = Azurite(self.state_dir, cert_path, key_path, self.tls.ca_path,
+                                        accounts=accounts).start()
         self.world = world = World.from_scenario(self.scenario, self.state_dir, request_log=request_log,
                                                  tls=self.tls, build_disks=self.build_disks)
         world.blob = blob

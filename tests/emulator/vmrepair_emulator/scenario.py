@@ -27,6 +27,10 @@ BUILTIN_ROLES = ("Owner", "Contributor", "Reader")
 _HEX = re.compile(r"^0x[0-9a-fA-F]{1,16}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,88}[A-Za-z0-9_()-]?$")
+_STORAGE_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+# Redundancy kept within one region: the emulator models no geo-replication (no secondary region).
+STORAGE_SKUS = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "Premium_ZRS")
+STORAGE_KINDS = ("StorageV2", "Storage", "BlobStorage", "BlockBlobStorage")
 
 
 class ScenarioError(ValueError):
@@ -51,6 +55,7 @@ class Scenario:
     virtual_machines: list[dict[str, Any]]
     sku_restrictions: list[dict[str, Any]] = field(default_factory=list)
     public_ip_pool: str | None = None
+    storage_accounts: list[dict[str, Any]] = field(default_factory=list)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -223,6 +228,25 @@ def _sku_restriction(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
     })
 
 
+def _storage_name(ctx: _Ctx, where: str, value: Any) -> str:
+    text = _str(ctx, where, value)
+    if not _STORAGE_NAME.match(text):
+        raise ctx.fail(where, f"{text!r} is not a storage account name (3 to 24 lowercase letters and digits)")
+    return text
+
+
+def _storage_account(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name": (_REQUIRED, _storage_name),
+        "resource_group": (_REQUIRED, _name),
+        "location": (None, _str),  # default: the scenario's location
+        "sku": ("Standard_LRS", _choice(*STORAGE_SKUS)),
+        "kind": ("StorageV2", _choice(*STORAGE_KINDS)),
+        "allow_shared_key_access": (True, _bool),
+        "tags": (dict, _tags),
+    })
+
+
 def _ade(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
     return _fields(ctx, where, value, {
         "key_vault_id": (_REQUIRED, _str),
@@ -259,6 +283,18 @@ def _memory_dump(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
         "bugcheck_parameters": (lambda: ["0x0", "0x0", "0x0", "0x0"], _list(_hexcode)),
         "system_time": ("2026-11-20T03:14:15Z", _str),
         "processors": (2, _number(1, integer=True)),
+        "written": ("complete", _choice("complete", "empty", "partial")),
+    })
+
+
+def _crash_control(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "current_control_set": (1, _number(1, integer=True)),
+        "crash_dump_enabled": (7, _choice(0, 1, 2, 3, 7)),
+        "dump_file": ("%SystemRoot%\\MEMORY.DMP", _str),
+        "minidump_dir": ("%SystemRoot%\\Minidump", _str),
+        "dedicated_dump_file": (None, _str),
+        "filter_pages": (None, _number(0, integer=True)),
     })
 
 
@@ -292,6 +328,7 @@ def _os_disk(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
         "memory_dump": (None, _memory_dump),
         "minidumps": (list, _list(_minidump)),
         "files": (dict, _files),
+        "crash_control": (_EMPTY_MAPPING, _crash_control),
         "disk_encryption_set": (None, _name),
         "ade": (None, _ade),
     })
@@ -335,6 +372,7 @@ _TOP = {
     "virtual_machines": (list, _list(_vm)),
     "sku_restrictions": (list, _list(_sku_restriction)),
     "public_ip_pool": (None, _network),
+    "storage_accounts": (list, _list(_storage_account)),
 }
 
 
@@ -355,6 +393,18 @@ def _fill_and_cross_check(ctx: _Ctx, top: dict[str, Any]) -> None:
         if rg["name"].lower() in groups:
             raise ctx.fail(f"resource_groups[{i}].name", f"duplicate resource group {rg['name']!r}")
         groups[rg["name"].lower()] = rg
+
+    accounts: set[str] = set()
+    for i, account in enumerate(top["storage_accounts"]):
+        where = f"storage_accounts[{i}]"
+        if account["resource_group"].lower() not in groups:
+            raise ctx.fail(f"{where}.resource_group",
+                           f"no resource group {account['resource_group']!r} in resource_groups")
+        # Account names are global in Azure (they are DNS names); Azurite's development account is taken.
+        if account["name"] in accounts or account["name"] == "devstoreaccount1":
+            raise ctx.fail(f"{where}.name", f"duplicate storage account {account['name']!r}")
+        accounts.add(account["name"])
+        account["location"] = account["location"] or top["location"]
 
     for i, restriction in enumerate(top["sku_restrictions"]):
         restriction["location"] = (restriction["location"] or top["location"]).replace(" ", "").lower()

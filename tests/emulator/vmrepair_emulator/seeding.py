@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .arm.locks import models as locks
 from .arm.network import models as network
 from .arm.resources import models as resources
+from .arm.storage_accounts import models as storage_accounts
 
 if TYPE_CHECKING:
     from .world import World
@@ -52,6 +53,7 @@ def seed_world(world: "World", build_disks: bool = True, cache_dir: Path | None 
     for vnet in scenario.virtual_networks:
         network.put_vnet(world, vnet["resource_group"], vnet["name"], vnet["location"], vnet["address_prefixes"],
                          vnet["subnets"], vnet["tags"])
+    storage_accounts.seed_accounts(world)
     compute = _provider_models("compute")
     for vm in scenario.virtual_machines:
         _seed_vm(world, vm, compute, build_disks, cache_dir)

@@ -97,7 +97,8 @@ def _routing_id(world: "World") -> str:
 class ArmApp:
     """Dispatches /subscriptions/... and /providers/... to provider routes."""
 
-    PROVIDER_MODULES = ("lro", "resources.routes", "network.routes", "compute.routes", "locks.routes")
+    PROVIDER_MODULES = ("lro", "resources.routes", "network.routes", "compute.routes", "locks.routes",
+                        "storage_accounts.routes")
 
     def __init__(self, world: "World", routes: list[Route] | None = None) -> None:
         self.world = world

@@ -1,4 +1,4 @@
-"""/_emulator/... : the request log, every resource, disks, knobs, health (ARCHITECTURE.md)."""
+"""/_emulator/... : the request log, every resource, disks, knobs, health, machines (ARCHITECTURE.md)."""
 from __future__ import annotations
 
 import json
@@ -74,6 +74,14 @@ def register(router: Router, world: "World", env: dict[str, str]) -> None:
              "error": op.error.error_object() if op.error else None}
             for op in world.lro.operations()])
 
+    def machines(request: HttpRequest) -> HttpResponse:
+        result = {}
+        for machine in list(world.machines.values()):
+            with machine.lock:
+                result[machine.name] = {"computer_name": machine.computer_name, "private_ip": machine.private_ip,
+                                        "file_reads": dict(machine.file_reads)}
+        return HttpResponse.json(200, result)
+
     def environment(request: HttpRequest) -> HttpResponse:
         return HttpResponse.json(200, env)
 
@@ -85,3 +93,4 @@ def register(router: Router, world: "World", env: dict[str, str]) -> None:
     router.add("PUT", r"^/_emulator/knobs$", knobs_put)
     router.add("GET", r"^/_emulator/operations$", operations)
     router.add("GET", r"^/_emulator/env$", environment)
+    router.add("GET", r"^/_emulator/machines$", machines)

@@ -3,7 +3,10 @@
 Layout: MBR at LBA 0, one NTFS partition (type 0x07, active) from LBA 2048 (1 MiB) to the end of
 the disk, then the VHD footer. The NTFS volume is made by mkntfs (hidden sectors = 2048) and filled
 through an ntfs-3g mount: Windows\\System32\\config\\SYSTEM, Windows\\MEMORY.DMP (dumpgen),
-Windows\\Minidump\\*.dmp and the spec's extra files, with their last-write times.
+Windows\\Minidump\\*.dmp and the spec's extra files, with their last-write times. The SYSTEM hive is a
+real registry hive (disks/regf.py) whose Select\\Current names the ControlSet with the spec's
+CrashControl; the other ControlSet holds different, stale values, so a reader that does not
+follow Select\\Current gets them wrong. A `files` entry for the hive's path replaces it.
 
 The image depends only on the spec's content keys (volume size, dumps, files, OS build), not on
 the disk's name, SKU or reported size, so a fleet of identical VMs shares one build.
@@ -16,6 +19,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 from datetime import datetime, UTC
@@ -23,18 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from .. import dumpgen
-from . import ntfs3g
+from . import ntfs3g, regf
 from .mbr import SECTOR, MbrPartition, build_mbr
 from .vhd import build_footer
 
 # Bump when the layout or the generated contents change, so that cached images are rebuilt.
-IMAGE_FORMAT_VERSION = 1
+IMAGE_FORMAT_VERSION = 2
 PARTITION_START_LBA = 2048
 MIB = 1024 * 1024
 SYSTEM_HIVE_PATH = "Windows/System32/config/SYSTEM"
-DEFAULT_SYSTEM_HIVE_KB = 64
 FILES_TIME = datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)  # last write of files not otherwise dated
-_CONTENT_KEYS = ("volume_size_mb", "memory_dump", "minidumps", "files", "os_build")
+_CONTENT_KEYS = ("volume_size_mb", "memory_dump", "minidumps", "files", "os_build", "crash_control")
+DEFAULT_CRASH_CONTROL = {"current_control_set": 1, "crash_dump_enabled": 7, "dump_file": "%SystemRoot%\\MEMORY.DMP",
+                         "minidump_dir": "%SystemRoot%\\Minidump", "dedicated_dump_file": None, "filter_pages": None}
 _WRITE_CHUNK = 1 << 20
 
 
@@ -121,9 +126,12 @@ def _populate(root: Path, spec: dict[str, Any], seed: int) -> None:
     os_build = spec.get("os_build") or 20348
     for directory in ("Windows/System32/config", "Windows/Temp", "Users/Public", "Program Files"):
         (root / directory).mkdir(parents=True, exist_ok=True)
+    crash_control = dict(DEFAULT_CRASH_CONTROL, **(spec.get("crash_control") or {}))
 
+    hive = _place(root, SYSTEM_HIVE_PATH)
+    hive.write_bytes(build_system_hive(crash_control))
+    _set_time(hive, FILES_TIME)
     files = dict(spec.get("files") or {})
-    files.setdefault(SYSTEM_HIVE_PATH, {"size_kb": DEFAULT_SYSTEM_HIVE_KB})
     for rel_path, entry in sorted(files.items()):
         target = _place(root, rel_path)
         if isinstance(entry, str):
@@ -139,16 +147,59 @@ def _populate(root: Path, spec: dict[str, Any], seed: int) -> None:
         crash_time = dump_spec.system_time
         target = _place(root, memory_dump.get("path") or "Windows/MEMORY.DMP")
         with open(target, "wb") as fh:
-            dumpgen.write_crash_dump(fh, dump_spec)
+            written = memory_dump.get("written") or "complete"
+            if written != "empty":
+                dumpgen.write_crash_dump(fh, dump_spec)
+            if written == "partial":
+                # The machine stopped while writing: the header promises more than the file holds.
+                fh.truncate(max(fh.tell() // 2, 8192))
         _set_time(target, dump_spec.system_time)
 
+    minidump_dir = volume_path(crash_control["minidump_dir"]) or "Windows/Minidump"
     for index, minidump in enumerate(spec.get("minidumps") or []):
         dump_spec = dumpgen.minidump_spec_from_scenario(minidump, os_build=os_build, system_time=crash_time,
                                                         seed=seed + 1 + index)
-        target = _place(root, f"Windows/Minidump/{minidump['name']}")
+        target = _place(root, f"{minidump_dir}/{minidump['name']}")
         with open(target, "wb") as fh:
             dumpgen.write_crash_dump(fh, dump_spec)
         _set_time(target, dump_spec.system_time)
+
+
+def volume_path(windows_path: str) -> str | None:
+    """The path inside the OS volume of a path as the broken VM saw it (C:), or None when elsewhere."""
+    expanded = re.sub(r"%systemroot%", r"C:\\Windows", windows_path, flags=re.IGNORECASE)
+    if not re.match(r"^[cC]:\\", expanded):
+        return None
+    return expanded[3:].replace("\\", "/")
+
+
+def build_system_hive(crash_control: dict[str, Any]) -> bytes:
+    """The SYSTEM hive: Select, the current ControlSet with `crash_control`, a stale other ControlSet."""
+    current = int(crash_control["current_control_set"])
+    other = current + 1 if current < 9 else current - 1
+    root = regf.Key("ROOT")
+    select = root.key("Select")
+    for name, value in (("Current", current), ("Default", current), ("LastKnownGood", other), ("Failed", 0)):
+        select.set_dword(name, value)
+    for number, values in ((current, crash_control), (other, STALE_CRASH_CONTROL)):
+        control = root.key(f"ControlSet{number:03d}\\Control")
+        crash = control.key("CrashControl")
+        crash.set_dword("CrashDumpEnabled", int(values["crash_dump_enabled"]))
+        crash.set_string("DumpFile", values["dump_file"], expand=True)
+        crash.set_string("MinidumpDir", values["minidump_dir"], expand=True)
+        crash.set_dword("AutoReboot", 1)
+        crash.set_dword("Overwrite", 1)
+        if values.get("dedicated_dump_file"):
+            crash.set_string("DedicatedDumpFile", values["dedicated_dump_file"])
+        if values.get("filter_pages") is not None:
+            crash.set_dword("FilterPages", int(values["filter_pages"]))
+    return regf.build_hive(root, file_name="\\SystemRoot\\System32\\Config\\SYSTEM",
+                           written=FILES_TIME.timestamp())
+
+
+# What the ControlSet that Select\\Current does not name holds: a reader that takes it gets these.
+STALE_CRASH_CONTROL = {"crash_dump_enabled": 0, "dump_file": "%SystemRoot%\\STALE.DMP",
+                       "minidump_dir": "%SystemRoot%\\StaleMinidump"}
 
 
 def _place(root: Path, rel_path: str) -> Path:

@@ -21,9 +21,7 @@ from typing import Any
 
 from azure.storage.blob import BlobSasPermissions, ContainerSasPermissions, generate_blob_sas, generate_container_sas
 
-ACCOUNT_NAME = "devstoreaccount1"
-# Azurite's documented development account key (public, the same on every machine).
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+from .accounts import DEV_ACCOUNT_KEY as ACCOUNT_KEY, DEV_ACCOUNT_NAME as ACCOUNT_NAME
 
 EMULATOR_DIR = Path(__file__).resolve().parents[2]
 _BANNER = re.compile(r"successfully listens on (https?)://([\d.]+):(\d+)")
@@ -54,12 +52,13 @@ class Azurite:
     """One azurite-blob child process."""
 
     def __init__(self, state_dir: Path, cert_path: Path, key_path: Path, ca_path: Path,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", accounts: str | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.location = self.state_dir / "azurite"
         self.debug_log = self.state_dir / "azurite-debug.log"
         self.cert_path, self.key_path, self.ca_path = Path(cert_path), Path(key_path), Path(ca_path)
         self.host = host
+        self.accounts = accounts  # AZURITE_ACCOUNTS (storage/accounts.py); None: the development account only
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._records: list[dict[str, Any]] = []
@@ -79,10 +78,14 @@ class Azurite:
         args = [node, str(main), "--blobHost", self.host, "--blobPort", "0", "--location", str(self.location),
                 "--skipApiVersionCheck", "--disableTelemetry", "--cert", str(self.cert_path), "--key",
                 str(self.key_path), "--debug", str(self.debug_log)]
+        env = dict(os.environ)
+        env.pop("AZURITE_ACCOUNTS", None)  # only the scenario decides which accounts exist
+        if self.accounts:
+            env["AZURITE_ACCOUNTS"] = self.accounts
         with open(stdout_path, "wb") as out:
             # Own process group: a signal to the emulator's group does not race our orderly stop.
             self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            preexec_fn=_detach_but_die_with_parent)
+                                            env=env, preexec_fn=_detach_but_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -117,6 +120,12 @@ class Azurite:
         if self.port is None:
             raise AzuriteError("Azurite is not started")
         return f"https://{self.host}:{self.port}/{ACCOUNT_NAME}"
+
+    def blob_endpoint(self, account_name: str) -> str:
+        """A storage account's blob endpoint, path style as Azurite serves it (ends with '/', as in ARM)."""
+        if self.port is None:
+            raise AzuriteError("Azurite is not started")
+        return f"https://{self.host}:{self.port}/{account_name}/"
 
     @property
     def credential(self) -> dict[str, str]:

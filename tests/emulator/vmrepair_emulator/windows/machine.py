@@ -80,7 +80,14 @@ class Machine:
         self.admin_username = admin_username
         self.admin_password = admin_password
         self.os_build = os_build
+        # Seconds each powershell.exe takes to start (the emulator's powershell_start_s knob); 0 in unit tests.
+        self.powershell_start: Callable[[], float] = lambda: 0.0
         self.lock = threading.RLock()
+        # Bytes the scripts read from each file (path, lower case): how much a transfer really sent.
+        self.file_reads: dict[str, int] = {}
+        # The CA file the machine trusts for outgoing HTTPS (in Azure: the public roots that sign
+        # *.blob.core.windows.net; here the emulator's CA, which signs Azurite's certificate).
+        self.trusted_ca_file: Path | None = None
         self._on_winrm_enabled = on_winrm_enabled
         self.winrm_certificate: SelfSignedCertificate | None = None
         self._system = system_volume()
@@ -208,4 +215,11 @@ def _url_host(name: str) -> str:
     return f"[{name}]" if ":" in name else name
 
 
-__all__ = ["AttachedDisk", "DiskState", "DriveNotFoundError", "Machine", "MountedVolume", "SimulatedVolume"]
+def count_read(machine: "Machine", path: str, size: int) -> None:
+    """Add `size` bytes read from `path` to the machine's file_reads."""
+    key = path.replace("/", "\\").lower()
+    with machine.lock:
+        machine.file_reads[key] = machine.file_reads.get(key, 0) + size
+
+
+__all__ = ["AttachedDisk", "count_read", "DiskState", "DriveNotFoundError", "Machine", "MountedVolume", "SimulatedVolume"]

@@ -53,8 +53,9 @@ class StdinBuffer:
 
 class Process:
     def __init__(self, producer_factory: Callable[[StdinBuffer], Producer], *,
-                 buffer_bytes: int = DEFAULT_BUFFER_BYTES, name: str = "process") -> None:
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES, name: str = "process", start_delay: float = 0.0) -> None:
         self.stdin = StdinBuffer()
+        self._start_delay = start_delay  # the program's own start-up, before it produces anything
         self._buffer: deque[Output] = deque()
         self._buffered = 0
         self._limit = buffer_bytes
@@ -132,6 +133,8 @@ class Process:
         exit_code = 1
         producer: Producer | None = None
         try:
+            if self._start_delay > 0:
+                time.sleep(self._start_delay)
             producer = producer_factory(self.stdin)
             while True:
                 try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from . import scripts
+from . import ansible_exec, scripts
 from .machine import Machine
 from .process import Process, finished
 
@@ -45,7 +45,7 @@ def _powershell(machine: Machine, args: list[str]) -> Process:
         word = args[i]
         if not word.startswith(("-", "/")):
             # A bare word starts the command text, as -Command would.
-            return scripts.run(machine, " ".join(args[i:]))
+            return scripts.run(machine, " ".join(args[i:]), machine.powershell_start())
         name = _parameter(word[1:])
         if name is None:
             return finished(_BAD_PARAMETER_EXIT, stderr=(
@@ -59,8 +59,9 @@ def _powershell(machine: Machine, args: list[str]) -> Process:
         if name == "command":
             rest = args[i + 1:]
             if rest == ["-"]:
-                return Process(lambda stdin: scripts.from_stdin(machine, stdin), name=f"ps-stdin@{machine.name}")
-            return scripts.run(machine, " ".join(rest))
+                return Process(lambda stdin: scripts.from_stdin(machine, stdin), name=f"ps-stdin@{machine.name}",
+                               start_delay=machine.powershell_start())
+            return scripts.run(machine, " ".join(rest), machine.powershell_start())
         if name == "file":
             target = args[i + 1] if i + 1 < len(args) else ""
             return finished(_BAD_PARAMETER_EXIT, stderr=(
@@ -80,7 +81,10 @@ def _encoded(machine: Machine, value: str) -> Process:
         return finished(_BAD_PARAMETER_EXIT, stderr=(
             b"Cannot process the command because the value specified with -EncodedCommand is not properly "
             b"encoded. The value must be Base64 encoded.\r\n"))
-    return scripts.run(machine, script)
+    if ansible_exec.is_bootstrap(script):
+        return Process(lambda stdin: ansible_exec.run(machine, stdin), name=f"ansible@{machine.name}",
+                       start_delay=machine.powershell_start())
+    return scripts.run(machine, script, machine.powershell_start())
 
 
 def _missing_value(word: str) -> Process:

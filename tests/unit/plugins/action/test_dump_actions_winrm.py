@@ -87,7 +87,8 @@ def repair_vm(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("repair-vm")
     vhd = build_os_disk_image(OS_DISK, work / "images")
-    manager = ListenerManager(None, RequestLog())
+    request_log = RequestLog()
+    manager = ListenerManager(None, request_log)
     ip = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
     machine = Machine("repair-vm", "REPAIR-VM", ip, USER, PASSWORD,
                       data_disks=[AttachedDisk(lun=0, disk_id="web-01-osdisk-copy", vhd_path=vhd, read_only=True)],
@@ -98,6 +99,7 @@ def repair_vm(tmp_path_factory):
     ca_path.write_text("-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
                        + "\n-----END CERTIFICATE-----\n")
     vm = RepairVm(machine, manager, ca_path)
+    vm.request_log = request_log
     yield vm
     manager.stop_all()
 
@@ -277,3 +279,39 @@ def test_playbook_fails_clearly_for_a_path_that_is_not_there(repair_vm, tmp_path
     run = run_playbook(tmp_path, repair_vm, prefer="F:\\Windows\\NOPE.DMP")
     assert run.returncode != 0
     assert "selects no dump" in run.stdout and "NOPE.DMP" in run.stdout
+
+
+def ansible_winrm_connection(repair_vm):
+    """Ansible's own winrm connection plugin, set up as an inventory host would set it up."""
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.loader import connection_loader
+
+    connection = connection_loader.get("winrm", PlayContext())
+    extras = {"ansible_winrm_server_cert_validation": "validate", "ansible_winrm_ca_trust_path": str(repair_vm.ca_path)}
+    connection.set_options(var_options={
+        "ansible_host": repair_vm.ip, "ansible_port": 5986, "ansible_user": USER, "ansible_password": PASSWORD,
+        "ansible_winrm_transport": "ntlm", "ansible_winrm_scheme": "https", **extras, "_extras": extras})
+    return connection
+
+
+def test_ansible_fetch_file_works_against_the_emulator(repair_vm, memory_dump, tmp_path):
+    """The transfer ansible.builtin.fetch uses (a new powershell.exe per 512 KiB): the bench's reference."""
+    connection = ansible_winrm_connection(repair_vm)
+    dest = tmp_path / "fetched.dmp"
+    before = len(repair_vm.request_log.query("winrm"))
+    try:
+        connection.fetch_file(memory_dump.path, str(dest))
+    finally:
+        connection.close()
+    assert file_sha256(dest) == memory_dump.sha256
+    commands = [r for r in repair_vm.request_log.query("winrm")[before:] if r.get("winrm_action") == "Command"]
+    assert len(commands) == memory_dump.size // (512 * 1024) + 1  # one process per 512 KiB, and the last read
+    # A missing file fails as Ansible reports it.
+    from ansible.errors import AnsibleError
+
+    connection = ansible_winrm_connection(repair_vm)
+    try:
+        with pytest.raises(AnsibleError, match="failed to transfer file"):
+            connection.fetch_file("F:\\Windows\\NOPE.DMP", str(tmp_path / "nope"))
+    finally:
+        connection.close()

@@ -99,6 +99,8 @@ def create_machine(world: "World", vm: VirtualMachine) -> None:
                       network.primary_private_ip(nic) if nic else "127.0.0.1",
                       os_profile.get("adminUsername") or "", vm.admin_password or "",
                       _attached_disks(world, vm), on_winrm_enabled=on_winrm_enabled, os_build=build)
+    machine.powershell_start = lambda: world.knobs.powershell_start_s
+    machine.trusted_ca_file = world.tls.ca_path if world.tls is not None else None
     world.machines[vm["id"].lower()] = machine
 
 

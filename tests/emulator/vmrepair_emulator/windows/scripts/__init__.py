@@ -16,11 +16,11 @@ from types import ModuleType
 from .. import clixml
 from ..machine import Machine
 from ..process import Process, StdinBuffer
-from . import enable_winrm_https, find_dumps, hash_file, read_file_chunks
+from . import enable_winrm_https, find_dumps, hash_file, read_file_chunks, upload_to_blob
 from ._common import Output, ScriptError, ScriptRun
 
 SCRIPTS: dict[str, ModuleType] = {module.NAME: module for module in
-                                  (enable_winrm_https, find_dumps, hash_file, read_file_chunks)}
+                                  (enable_winrm_https, find_dumps, hash_file, read_file_chunks, upload_to_blob)}
 MARKER = re.compile(
     r"^[ \t]*#[ \t]*vmrepair\.azure script:[ \t]*(?P<name>[A-Za-z0-9_]+)[ \t]+v(?P<version>\d+)[ \t]*$", re.MULTILINE)
 PARAMS = re.compile(
@@ -28,9 +28,11 @@ PARAMS = re.compile(
     re.MULTILINE | re.IGNORECASE)
 
 
-def run(machine: Machine, script_text: str) -> Process:
-    """Start the script on `machine`; its output comes from the returned Process."""
-    return Process(lambda _stdin: produce(machine, script_text), name=f"script@{machine.name}")
+def run(machine: Machine, script_text: str, start_delay: float = 0.0) -> Process:
+    """Start the script on `machine` (after `start_delay` seconds of powershell.exe start-up); its
+    output comes from the returned Process."""
+    return Process(lambda _stdin: produce(machine, script_text), name=f"script@{machine.name}",
+                   start_delay=start_delay)
 
 
 def produce(machine: Machine, script_text: str) -> ScriptRun:

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import zlib
 
-from ..machine import Machine
+from ..machine import Machine, count_read
 from ._common import ScriptError, ScriptRun, int_param, not_found, param, str_param, volume_for, windows_path
 
 NAME = "read_file_chunks"
@@ -42,6 +42,7 @@ def run(machine: Machine, params: dict | None) -> ScriptRun:
                 chunk = _read_full(stream, min(chunk_size, end - position))
                 if not chunk:
                     break
+                count_read(machine, path, len(chunk))
                 payload = _deflate(chunk) if compression == "deflate" else chunk
                 line = (f"{position} {len(chunk)} {hashlib.sha256(chunk).hexdigest()} {compression} "
                         f"{base64.b64encode(payload).decode('ascii')}\n")
