@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -158,6 +157,9 @@ def _file_reads(control: str, verify: str, host_ip: str, src: str) -> int:
 
 def _resume_resent_fraction(env: dict, run_env: dict, inventory: Path, host: dict, work: Path, control: str) -> dict:
     """Kill the transfer once half the file is verified, run it again; bytes read twice / file size."""
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from harness import kill_tree
+
     src, size = host["dump"]["path"], int(host["dump"]["size"])
     dest = work / "resume" / "MEMORY.DMP"
     dest.parent.mkdir(parents=True)
@@ -177,7 +179,7 @@ def _resume_resent_fraction(env: dict, run_env: dict, inventory: Path, host: dic
         except (OSError, ValueError):
             verified_at_kill = 0
         if verified_at_kill >= size // 2:
-            os.killpg(first.pid, signal.SIGKILL)
+            kill_tree(first.pid)  # the workers too: Ansible's call setsid()
             break
         time.sleep(0.05)
     first.wait(timeout=60)

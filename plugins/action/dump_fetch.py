@@ -5,19 +5,42 @@
 
 Runs on the controller with the task delegated to the repair VM: hash_file goes through the
 host's own winrm connection; the bulk transfer goes through several extra pywinrm shells opened
-with the same connection options (see module_utils/_winrm_session.py and _dump_transfer.py).
+with the same connection options (see module_utils/_winrm_session.py and _dump_transfer.py), or,
+with transfer=storage, through a blob the repair VM uploads and the controller downloads
+(module_utils/_blob_relay.py).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import threading
+import time
 import typing as t
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.vmrepair.azure.plugins.module_utils._azure_auth import AUTH_ARGUMENT_SPEC
+from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import VmrepairError
+from ansible_collections.vmrepair.azure.plugins.module_utils._blob_relay import (
+    DEFAULT_CONTAINER,
+    MAX_BLOCK_SIZE,
+    MIN_BLOCK_SIZE,
+    BlobRangeReader,
+    UploadRecord,
+    blob_name,
+    blob_size,
+    delete_blob,
+    ensure_container,
+    load_upload_record,
+    read_blob_client,
+    relay_target,
+    remove_upload_record,
+    save_upload_record,
+    write_sas_url,
+)
 from ansible_collections.vmrepair.azure.plugins.module_utils._dump_transfer import (
     DEFAULT_CHUNK_SIZE,
     DumpTransfer,
@@ -33,6 +56,7 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._scripts import ren
 from ansible_collections.vmrepair.azure.plugins.module_utils._winrm_session import (
     WinrmSessionError,
     WinrmShell,
+    parse_json_output,
     redact,
     run_json_script,
     settings_from_connection,
@@ -48,27 +72,46 @@ ARGUMENT_SPEC = {
     "compression": {"type": "str", "default": "auto", "choices": ["auto", "none", "deflate"]},
     "resume": {"type": "bool", "default": True},
     "validate_checksum": {"type": "bool", "default": True},
+    "transfer": {"type": "str", "default": "winrm", "choices": ["winrm", "storage"]},
+    "storage_account": {"type": "str"},
+    "storage_resource_group": {"type": "str"},
+    "storage_container": {"type": "str", "default": DEFAULT_CONTAINER},
+    "relay_label": {"type": "str"},
 }
+ARGUMENT_SPEC.update(copy.deepcopy(AUTH_ARGUMENT_SPEC))
 
 
 class DecileProgress:
-    """Calls ``emit`` once per 10 % of the file received (thread-safe)."""
+    """Calls ``emit`` once per 10 % of the file received, with the rate and the time left (thread-safe)."""
 
-    def __init__(self, label: str, emit: t.Callable[[str], None]) -> None:
+    def __init__(self, label: str, emit: t.Callable[[str], None], clock: t.Callable[[], float] = time.monotonic) -> None:
         self._label = label
         self._emit = emit
+        self._clock = clock
         self._next = 1
+        self._start: tuple[float, int] | None = None  # (time, bytes) of the first report: resumed bytes do not count
         self._lock = threading.Lock()
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0:
             return
+        now = self._clock()
         decile = min(10, done * 10 // total)
         with self._lock:
+            if self._start is None:
+                self._start = (now, done)
             if decile < self._next:
                 return
             self._next = decile + 1
-            self._emit(f"{self._label}: {decile * 10}% ({human_bytes(done)} of {human_bytes(total)})")
+            started_at, started_with = self._start
+            elapsed, moved = now - started_at, done - started_with
+            line = f"{self._label}: {decile * 10}% ({human_bytes(done)} of {human_bytes(total)}"
+            if elapsed > 0 and moved > 0:
+                rate = moved / elapsed
+                line += f", {human_bytes(int(rate))}/s"
+                if done < total:
+                    line += f", {max(1, round((total - done) / rate))} s left"
+            self._emit(line + ")")
 
 
 def progress_emitter(stdout_is_tty: bool) -> t.Callable[[str], None]:
@@ -127,6 +170,8 @@ class ActionModule(ActionBase):
 
         emit = progress_emitter(sys.stdout.isatty())
         progress = DecileProgress(f"dump_fetch {remote.path}", emit)
+        if args["transfer"] == "storage":
+            return self._fetch_through_storage(result, args, settings, remote, dest, progress, secrets)
 
         def reader_factory() -> ScriptRangeReader:
             # transfer.chunk_size, not the option: a resumed transfer keeps its manifest's chunk grid.
@@ -143,5 +188,67 @@ class ActionModule(ActionBase):
             return self._fail(result, f"dump_fetch of {remote.path}: {error}", secrets)
         if outcome.get("resume_note"):
             display.vv(f"dump_fetch {remote.path}: {outcome['resume_note']}")
-        result.update(outcome)
+        result.update(outcome, transfer="winrm")
         return result
+
+    def _fetch_through_storage(self, result: dict[str, t.Any], args: dict[str, t.Any], settings: t.Any,
+                               remote: RemoteFile, dest: str, progress: t.Callable[[int, int], None],
+                               secrets: list[str | None]) -> dict[str, t.Any]:
+        """The repair VM uploads to a blob (write-only SAS); the controller downloads and verifies it."""
+        from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import connect
+
+        missing = [name for name in ("storage_account", "storage_resource_group") if not args.get(name)]
+        if missing:
+            return self._fail(result, f"transfer=storage needs {' and '.join(missing)}", secrets)
+        if not MIN_BLOCK_SIZE <= args["chunk_size"] <= MAX_BLOCK_SIZE:
+            return self._fail(result, f"with transfer=storage, chunk_size (the blob's block size) must be between "
+                                      f"{MIN_BLOCK_SIZE} and {MAX_BLOCK_SIZE} bytes", secrets)
+        if self._already_there(dest, remote):
+            result.update(changed=False, transfer="storage", sha256=remote.sha256, checksum_match=True,
+                          bytes_received=0, msg="dest already holds this file (same size and SHA-256): nothing sent")
+            return result
+        clients = None
+        try:
+            clients = connect({k: args.get(k) for k in AUTH_ARGUMENT_SPEC}, os.environ)
+            secrets = secrets + clients.secrets
+            label = args.get("relay_label") or settings.endpoint.split("//")[-1].split(":")[0]
+            target = relay_target(clients, args["storage_resource_group"], args["storage_account"],
+                                  args["storage_container"], blob_name(remote, label))
+            secrets.append(target.account_key)
+            ensure_container(target)
+            record = load_upload_record(dest, target.blob_url, remote) if args["resume"] else None
+            uploaded = None
+            if record is None or blob_size(target) != remote.size:
+                sas_url = write_sas_url(target)
+                secrets.append(sas_url.split("?", 1)[1])
+                started = time.monotonic()
+                with WinrmShell(settings) as shell:
+                    output = parse_json_output(b"\n".join(shell.stream_lines(render_script("upload_to_blob", {
+                        "path": remote.path, "blob_url": sas_url, "block_size": args["chunk_size"],
+                        "parallel": args["streams"]}))))
+                record = UploadRecord.from_script_output(output, target.blob_url, remote)
+                save_upload_record(dest, record)
+                uploaded = {"seconds": round(time.monotonic() - started, 3), "retries": output.get("retries", 0)}
+
+            def reader_factory() -> BlobRangeReader:
+                return BlobRangeReader(read_blob_client(target), record)
+
+            transfer = DumpTransfer(remote, dest, reader_factory, streams=args["streams"],
+                                    chunk_size=record.block_size, compression="none",
+                                    resume=args["resume"], progress=progress)
+            outcome = transfer.run()
+            delete_blob(target)
+            remove_upload_record(dest)
+        except (TransferError, WinrmSessionError, VmrepairError) as error:
+            return self._fail(result, f"dump_fetch of {remote.path} through storage: {error}", secrets)
+        finally:
+            if clients is not None:
+                clients.close()
+        result.update(outcome, transfer="storage", relay={
+            "storage_account": target.account, "container": target.container, "blob": target.blob,
+            "upload": uploaded or "the blob of an earlier run was used", "deleted": True})
+        return result
+
+    @staticmethod
+    def _already_there(dest: str, remote: RemoteFile) -> bool:
+        return os.path.isfile(dest) and os.path.getsize(dest) == remote.size and sha256_of_file(dest) == remote.sha256

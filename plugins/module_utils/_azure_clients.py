@@ -102,6 +102,12 @@ class AzureClients:
 
         return self._client("resources", ResourceManagementClient)
 
+    @property
+    def storage(self) -> Any:
+        from azure.mgmt.storage import StorageManagementClient
+
+        return self._client("storage", StorageManagementClient)
+
     # -- reads returning REST JSON (the shapes of Azure's API reference), with clear errors --
 
     def get_vm(self, resource_group: str, vm_name: str, instance_view: bool = False) -> dict[str, Any]:

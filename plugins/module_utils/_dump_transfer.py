@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import contextlib
 import hashlib
 import ntpath
 import os
@@ -52,6 +53,7 @@ MAX_CHUNK_SIZE = 16 * MIB  # read_file_chunks refuses larger chunks
 MAX_STREAMS = 16
 COMPRESSIONS = ("none", "deflate")
 PART_SUFFIX = ".part"
+LOCK_SUFFIX = ".lock"
 # A chunk that fails this many times (bad hash, broken stream) stops the transfer.
 MAX_CHUNK_ATTEMPTS = 3
 # Save the manifest at most this often (and always at the end): a killed run re-sends less than this.
@@ -71,6 +73,10 @@ class ChunkLineError(TransferError):
 
 class ChunkMismatchError(TransferError):
     """A chunk whose decoded bytes do not match its length or SHA-256."""
+
+
+class RangeReadError(TransferError):
+    """A reader could not deliver a range (a broken connection, a service error): it is read again."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,16 @@ class ChunkLine:
 @dataclass(frozen=True)
 class EndLine:
     bytes_sent: int
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    """A chunk a reader already holds as bytes (the storage relay), with the SHA-256 it must have."""
+
+    offset: int
+    length: int
+    sha256: str
+    data: bytes
 
 
 def parse_chunk_line(line: bytes) -> ChunkLine | EndLine:
@@ -155,6 +171,16 @@ def decode_chunk(chunk: ChunkLine, expected_length: int) -> bytes:
     if hashlib.sha256(data).hexdigest() != chunk.sha256:
         raise ChunkMismatchError(f"chunk at offset {chunk.offset} does not match its SHA-256")
     return data
+
+
+def verify_raw_chunk(chunk: RawChunk, expected_length: int) -> bytes:
+    """The chunk's bytes, only if their length and SHA-256 are the expected ones."""
+    if chunk.length != expected_length or len(chunk.data) != expected_length:
+        raise ChunkMismatchError(
+            f"chunk at offset {chunk.offset} has {len(chunk.data)} bytes; expected {expected_length}")
+    if hashlib.sha256(chunk.data).hexdigest() != chunk.sha256:
+        raise ChunkMismatchError(f"chunk at offset {chunk.offset} does not match its SHA-256")
+    return chunk.data
 
 
 def chunk_offsets(size: int, chunk_size: int) -> list[int]:
@@ -263,7 +289,35 @@ class ScriptRangeReader:
 
 
 # Errors after which a range is fetched again: the remote side or the wire, not the controller.
-_RETRYABLE = (WinrmSessionError, ChunkLineError, ChunkMismatchError)
+_RETRYABLE = (WinrmSessionError, ChunkLineError, ChunkMismatchError, RangeReadError)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: str, dest: str) -> t.Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` while writing ``dest``: two transfers into one partial
+    file (a re-run while an interrupted one still runs) would corrupt each other."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        yield
+        return
+    directory = os.path.dirname(os.path.abspath(lock_path))
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)  # the holder's lock file stays
+        raise TransferError(f"another transfer is writing {dest} right now (it holds {lock_path}); wait for it "
+                            "to end or stop it, then run again") from None
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock_path)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 class DumpTransfer:
@@ -385,10 +439,14 @@ class DumpTransfer:
         lines = reader.read_range(offset, length)
         try:
             for line in lines:
-                self._count_wire(len(line) + 1)
+                if isinstance(line, (RawChunk, EndLine)):
+                    parsed: ChunkLine | EndLine | RawChunk = line
+                    self._count_wire(line.length if isinstance(line, RawChunk) else 0)
+                else:
+                    self._count_wire(len(line) + 1)
+                    parsed = parse_chunk_line(line)
                 if self._abort.is_set():
                     break
-                parsed = parse_chunk_line(line)
                 if isinstance(parsed, EndLine):
                     end = parsed
                     continue
@@ -396,7 +454,10 @@ class DumpTransfer:
                     raise ChunkLineError(f"chunk at offset {parsed.offset} was not asked for in "
                                          f"[{offset}, {offset + length})")
                 try:
-                    data = decode_chunk(parsed, expected[parsed.offset])
+                    if isinstance(parsed, RawChunk):
+                        data = verify_raw_chunk(parsed, expected[parsed.offset])
+                    else:
+                        data = decode_chunk(parsed, expected[parsed.offset])
                 except ChunkMismatchError as mismatch:
                     # Never accepted; the chunk is fetched again below.
                     error = mismatch
@@ -428,8 +489,8 @@ class DumpTransfer:
                 if self._abort.is_set():
                     return
                 missing = [o for o in range(offset, offset + length, chunk_size) if o not in got]
-                if isinstance(error, WinrmSessionError):
-                    # The shell may be broken: the retry opens a fresh one.
+                if isinstance(error, (WinrmSessionError, RangeReadError)):
+                    # The shell or connection may be broken: the retry opens a fresh one.
                     reader.close()
                     reader = None
                 if not missing:
@@ -458,6 +519,10 @@ class DumpTransfer:
 
     def run(self) -> dict[str, t.Any]:
         """Transfer the file; the result dict of dump_fetch. Raises TransferError on failure."""
+        with _exclusive(self.part + LOCK_SUFFIX, self.dest):
+            return self._run()
+
+    def _run(self) -> dict[str, t.Any]:
         started = time.monotonic()
         total_chunks = len(chunk_offsets(self.remote.size, self.chunk_size))
         if self._already_there():

@@ -23,8 +23,16 @@ description:
     a re-run after an interruption sends only the chunks that are missing.
   - At the end the SHA-256 of the whole file, computed on the controller, must equal the repair VM's; only then
     is C(<dest>.part) renamed to O(dest).
+  - With O(transfer=storage) the bytes go through Azure Storage instead, for very large dumps or slow WinRM
+    paths. The repair VM uploads the file to a block blob of O(storage_account) with a SAS that can only create
+    and write that one blob (parallel blocks, each with its MD5, which the service checks), and returns each
+    block's SHA-256; the controller downloads the blob in O(streams) parallel ranges through a read-only SAS,
+    checks each range against its block's SHA-256, records it in the same manifest (so a re-run resumes), checks
+    the whole file's SHA-256 and deletes the blob. The account key that signs both SAS is read with ARM (listKeys)
+    and never leaves the controller; the repair VM needs outbound HTTPS to the account's blob endpoint.
   - Controller memory stays constant whatever the size of the dump.
-  - Progress is shown once per 10 % when the output is a terminal, otherwise at C(-vv).
+  - Progress (bytes, rate, time left) is shown once per 10 % when the output is a terminal, otherwise at
+    C(-vv).
 version_added: 0.1.0
 author:
   - vmrepair.azure maintainers (!UNKNOWN)
@@ -70,7 +78,34 @@ options:
       - Every chunk and the whole file are always verified; V(false) is refused.
     type: bool
     default: true
+  transfer:
+    description:
+      - V(winrm) streams the file over WinRM shells; V(storage) relays it through a blob (see above).
+      - With V(storage), O(chunk_size) is the blob's block size (1 MiB to 16 MiB) and O(compression) does not apply.
+    type: str
+    choices: [winrm, storage]
+    default: winrm
+  storage_account:
+    description:
+      - Name of the storage account of the relay; required with O(transfer=storage). It must allow shared key
+        access (the SAS are signed with its key).
+    type: str
+  storage_resource_group:
+    description:
+      - Resource group of O(storage_account); required with O(transfer=storage).
+    type: str
+  storage_container:
+    description:
+      - Container of the relay blob, created when missing. The blob is named
+        C(<relay_label>/<first 16 hex of the SHA-256>/<file name>) and deleted once the file is verified.
+    type: str
+    default: vmrepair-dumps
+  relay_label:
+    description:
+      - First part of the relay blob's name; defaults to the repair VM's address.
+    type: str
 extends_documentation_fragment:
+  - vmrepair.azure.azure_auth
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
@@ -88,7 +123,8 @@ attributes:
   platform:
     platforms: windows
 notes:
-  - Requires C(pywinrm) on the controller (the C(winrm) connection plugin needs it too).
+  - Requires C(pywinrm) on the controller (the C(winrm) connection plugin needs it too); O(transfer=storage) also
+    needs C(azure-mgmt-storage) and C(azure-storage-blob). The Azure options only matter with O(transfer=storage).
   - The password of the connection is never part of the result, of a message or of a log line.
 seealso:
   - module: vmrepair.azure.dump_find
@@ -97,6 +133,16 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Relay a very large dump through a storage account
+  vmrepair.azure.dump_fetch:
+    src: "{{ found.selected.path }}"
+    dest: "{{ playbook_dir }}/dumps/"
+    transfer: storage
+    storage_account: opsdumprelay
+    storage_resource_group: ops-rg
+    chunk_size: 8388608
+  delegate_to: "{{ repair_vm_host }}"
+
 - name: Bring the selected dump to the controller
   vmrepair.azure.dump_fetch:
     src: "{{ found.selected.path }}"
@@ -200,4 +246,15 @@ resume_note:
   returned: success
   type: str
   sample: "resumed: 3 of 4 chunks were already verified"
+transfer:
+  description: How the bytes came, V(winrm) or V(storage).
+  returned: success
+  type: str
+  sample: winrm
+relay:
+  description:
+    - With O(transfer=storage), the relay blob (C(storage_account), C(container), C(blob)), the upload's
+      C(seconds) and C(retries) (or a note that an earlier run's blob was used) and whether it was C(deleted).
+  returned: success with transfer=storage
+  type: dict
 """

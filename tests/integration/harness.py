@@ -105,3 +105,21 @@ def writes_in(records: list[dict]) -> list[dict]:
 
 def query(url: str) -> dict:
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant. ansible-playbook's workers call setsid(), so killing
+    the playbook's process group would leave them running the task on their own."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        members = [root] + root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for member in members:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(members, timeout=30)

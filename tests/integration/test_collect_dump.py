@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from harness import ROOT, writes_in
+from harness import COLLECTIONS, ROOT, writes_in
 
 SCENARIOS = ROOT / "tests" / "emulator" / "scenarios"
 PLAYBOOK = "vmrepair.azure.collect_dump"
@@ -186,3 +187,45 @@ def test_wrong_credentials_fail_with_a_clear_message_and_no_secret(emulator_for,
     assert "AADSTS7000215" in run.output or "invalid client secret" in run.output.lower()
     assert wrong not in run.output
     assert creating(emulator.requests("arm")[since:]) == []
+
+
+# --- the storage relay (issue 5) -------------------------------------------------------------------
+
+def relay_blobs(emulator, monkeypatch, account: str = "vmrepairrelay", group: str = "prod-rg") -> list[str]:
+    """The blobs left in the relay container, read with the account's key as an operator would."""
+    from azure.storage.blob import BlobServiceClient
+
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
+    from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import connect
+
+    env = emulator.env
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])
+    clients = connect({"auth_source": "auto", "profile": None, "subscription_id": env["AZURE_SUBSCRIPTION_ID"],
+                       "client_id": env["AZURE_CLIENT_ID"], "secret": env["AZURE_SECRET"],
+                       "tenant": env["AZURE_TENANT"], "cloud_environment": env["AZURE_CLOUD_ENVIRONMENT"]}, environ={})
+    try:
+        endpoint = clients.storage.storage_accounts.get_properties(group, account).primary_endpoints.blob
+        key = clients.storage.storage_accounts.list_keys(group, account).keys_property[0].value
+    finally:
+        clients.close()
+    container = BlobServiceClient(endpoint, credential={"account_name": account, "account_key": key}) \
+        .get_container_client("vmrepair-dumps")
+    return [b.name for b in container.list_blobs()] if container.exists() else []
+
+
+def test_the_dump_comes_through_the_storage_relay(emulator_for, run_playbook, tmp_path, monkeypatch):
+    emulator = emulator_for("storage-relay")
+    run = run_playbook(emulator, PLAYBOOK, *SOURCE, "-e", "transfer=storage", "-e", "storage_account=vmrepairrelay",
+                       "-e", "storage_resource_group=prod-rg")
+    assert run.returncode == 0, run.output[-6000:]
+    report = json.loads((tmp_path / "out" / "web-01" / "report.json").read_text())
+    fetched = report["fetched"]
+    assert fetched["transfer"] == "storage" and fetched["relay"]["deleted"] is True
+    assert sha256_of(Path(fetched["dest"])) == fetched["sha256"] == fetched["remote_sha256"]
+    assert report["dump"]["bugcheck_code"].lower() == "0xc000021a"
+    # The relay blob is gone; the SAS and the account key appear nowhere in the output or the report.
+    assert relay_blobs(emulator, monkeypatch) == []
+    text = run.output + (tmp_path / "out" / "web-01" / "report.json").read_text()
+    assert "sig=" not in text and "AccountKey" not in text
+    assert emulator.tagged(TAG, report["repair"]["repair_id"]) == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import ssl
 import stat
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import COLLECTIONS, ROOT, Emulator, ensure_collection_link, writes_in
+from harness import COLLECTIONS, ROOT, Emulator, ensure_collection_link, kill_tree, writes_in
 
 SCENARIOS = ROOT / "tests" / "emulator" / "scenarios"
 PLAYBOOK = "vmrepair.azure.collect_dump"
@@ -248,13 +247,13 @@ def kill_when(emulator: Emulator, process: subprocess.Popen, since: int, operati
     while time.monotonic() < deadline:
         if any(r.get("operation") == operation and 200 <= int(r.get("status") or 0) < 300
                for r in emulator.requests("arm")[since:]):
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_tree(process.pid)
             process.wait(timeout=30)
             return
         if process.poll() is not None:
             pytest.fail(f"the playbook ended before {operation} was seen")
         time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
+    kill_tree(process.pid)
     pytest.fail(f"{operation} was not seen within {timeout} s")
 
 

@@ -30,6 +30,8 @@ from vmrepair_emulator.testing import EmulatorProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPECS = Path(os.environ.get("VMREPAIR_REST_SPECS", REPO_ROOT.parent / "shared" / "azure-rest-api-specs"))
+# Examples of providers the shared copy lacks, kept beside the tests (rest-examples/README.md).
+LOCAL_SPECS = Path(__file__).resolve().parent / "rest-examples"
 SCENARIO_RG = "prod-rg"  # the scenario's broken VM web-01 lives there (read only here)
 LOCATION = "westeurope"
 
@@ -48,10 +50,12 @@ class Exchange:
 class World:
     """The emulator seen by the cases: raw HTTP for the example requests, SDK clients for setup."""
 
-    def __init__(self, emulator: EmulatorProcess) -> None:
+    def __init__(self, emulator: EmulatorProcess, start: Callable[[str], EmulatorProcess] | None = None) -> None:
         from azure.mgmt.resource.resources import ResourceManagementClient
 
         self.emulator = emulator
+        self._start = start  # starts (once per session) an emulator of another scenario
+        self._relay: tuple[RawArm, str] | None = None
         self.raw = RawArm(emulator.arm_url, emulator.credential(), emulator.ca_bundle)
         self.compute = emulator.mgmt_client(ComputeManagementClient)
         self.network = emulator.mgmt_client(NetworkManagementClient)
@@ -76,6 +80,14 @@ class World:
 
     def rg_path(self, rest: str) -> str:
         return self.path(f"/resourceGroups/{self.rg}{rest}")
+
+    def relay(self) -> tuple[RawArm, str]:
+        """Raw ARM and subscription of the storage-relay scenario (storage account vmrepairrelay in prod-rg)."""
+        if self._relay is None:
+            assert self._start is not None, "the storage cases need the emulator factory"
+            relay = self._start("storage-relay")
+            self._relay = RawArm(relay.arm_url, relay.credential(), relay.ca_bundle), relay.env["AZURE_SUBSCRIPTION_ID"]
+        return self._relay
 
     def send(self, method: str, path: str, example: dict[str, Any], body: Any = None, **query: Any) -> requests.Response:
         return self.raw.call(method, path, example["parameters"]["api-version"], body,
@@ -359,6 +371,30 @@ def resource_group_force_delete(w: World, example: dict[str, Any]) -> Exchange:
     return Exchange(first)
 
 
+def _relay_send(w: World, method: str, rest: str, example: dict[str, Any]) -> Exchange:
+    raw, sub = w.relay()
+    return Exchange(raw.call(method, f"/subscriptions/{sub}{rest}", example["parameters"]["api-version"]))
+
+
+_RELAY_ACCOUNT = "/resourceGroups/prod-rg/providers/Microsoft.Storage/storageAccounts"
+
+
+def storage_account_get(w: World, example: dict[str, Any]) -> Exchange:
+    return _relay_send(w, "GET", f"{_RELAY_ACCOUNT}/vmrepairrelay", example)
+
+
+def storage_account_list_by_group(w: World, example: dict[str, Any]) -> Exchange:
+    return _relay_send(w, "GET", _RELAY_ACCOUNT, example)
+
+
+def storage_account_list(w: World, example: dict[str, Any]) -> Exchange:
+    return _relay_send(w, "GET", "/providers/Microsoft.Storage/storageAccounts", example)
+
+
+def storage_account_list_keys(w: World, example: dict[str, Any]) -> Exchange:
+    return _relay_send(w, "POST", f"{_RELAY_ACCOUNT}/vmrepairrelay/listKeys", example)
+
+
 @dataclass(frozen=True)
 class Case:
     operation: str  # the operationId the example documents
@@ -460,6 +496,13 @@ EXAMPLES: dict[str, Case] = {
     "Microsoft.Support/2024-04-01/ListSupportTicketsBySubscription.json":
         Case("SupportTickets_List", None, _NO_SUPPORT),
     "Microsoft.Support/2024-04-01/UploadFileForSubscription.json": Case("Files_Upload", None, _NO_SUPPORT),
+    "Microsoft.Storage/2025-01-01/StorageAccountGetProperties.json":
+        Case("StorageAccounts_GetProperties", storage_account_get),
+    "Microsoft.Storage/2025-01-01/StorageAccountList.json": Case("StorageAccounts_List", storage_account_list),
+    "Microsoft.Storage/2025-01-01/StorageAccountListByResourceGroup.json":
+        Case("StorageAccounts_ListByResourceGroup", storage_account_list_by_group),
+    "Microsoft.Storage/2025-01-01/StorageAccountListKeys.json":
+        Case("StorageAccounts_ListKeys", storage_account_list_keys),
 }
 
 # Allowed differences: example file -> {JSON path of the example's key: one-line reason}.
@@ -468,7 +511,38 @@ _NOT_MODELLED_PLAN = "marketplace purchase plans: the scenario's images are free
 _NO_HIBERNATION = "hibernation is not modelled"
 _NO_ADE = "Azure Disk Encryption settings: present only for ADE-encrypted disks, none in this scenario"
 _NO_IP_PREFIX = "IP prefix configurations (privateIPAddressPrefixLength) are not modelled"
+_NO_GEO = "geo-redundancy is not modelled: the emulator's accounts are LRS/ZRS, without a secondary region"
+_NO_HNS = "the accounts have no hierarchical namespace (Azure reports isHnsEnabled only for those that have)"
+_NO_ROUTING = "routing preferences (and the endpoints they publish) are not modelled"
+_NO_ACCESS_RULES = "network resource access rules: the emulator's accounts have none"
+_NO_MIGRATION = "SKU conversions and account migrations are not modelled (Azure reports these flags around them)"
+_STORAGE_COMMON = {
+    "properties.geoReplicationStats": _NO_GEO,
+    "properties.secondaryLocation": _NO_GEO,
+    "properties.statusOfSecondary": _NO_GEO,
+    "properties.isHnsEnabled": _NO_HNS,
+    "properties.routingPreference": _NO_ROUTING,
+    "properties.primaryEndpoints.microsoftEndpoints": _NO_ROUTING,
+    "properties.primaryEndpoints.internetEndpoints": _NO_ROUTING,
+    "properties.networkAcls.resourceAccessRules[]": _NO_ACCESS_RULES,
+}
 EXCEPTIONS: dict[str, dict[str, str]] = {
+    "Microsoft.Storage/2025-01-01/StorageAccountGetProperties.json": {
+        **_STORAGE_COMMON,
+        "properties.isSkuConversionBlocked": _NO_MIGRATION,
+        "properties.accountMigrationInProgress": _NO_MIGRATION,
+    },
+    "Microsoft.Storage/2025-01-01/StorageAccountList.json": {
+        **{f"value[].{path}": reason for path, reason in _STORAGE_COMMON.items()},
+        "value[].identity": "managed identities of storage accounts are not modelled",
+        "value[].properties.encryption.keyvaultproperties":
+            "customer-managed keys of storage accounts are not modelled",
+    },
+    "Microsoft.Storage/2025-01-01/StorageAccountListByResourceGroup.json": {
+        "value[].properties.isHnsEnabled": _NO_HNS,
+        "value[].properties.secondaryLocation": _NO_GEO,
+        "value[].properties.statusOfSecondary": _NO_GEO,
+    },
     "Microsoft.Compute/2025-01-02/Snapshot_Get.json": {
         "properties.purchasePlan": _NOT_MODELLED_PLAN,
         "properties.supportsHibernation": _NO_HIBERNATION,
@@ -602,15 +676,20 @@ def check_exchange(example: dict[str, Any], exchange: Exchange, allowed: dict[st
 
 
 def _example_files() -> list[str]:
-    return sorted(str(p.relative_to(SPECS)) for p in SPECS.glob("Microsoft.*/*/*.json"))
+    return sorted(str(p.relative_to(root)) for root in (SPECS, LOCAL_SPECS) for p in root.glob("Microsoft.*/*/*.json"))
+
+
+def _example(name: str) -> dict[str, Any]:
+    path = SPECS / name if (SPECS / name).is_file() else LOCAL_SPECS / name
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"no REST examples at {SPECS}")
 
 
 @pytest.fixture(scope="module")
-def world(default_emulator: EmulatorProcess) -> Iterator[World]:
-    world = World(default_emulator)
+def world(default_emulator: EmulatorProcess, emulator: Callable[..., EmulatorProcess]) -> Iterator[World]:
+    world = World(default_emulator, emulator)
     yield world
     world.close()
 
@@ -620,7 +699,7 @@ def test_every_example_file_is_in_the_table() -> None:
     assert files == set(EXAMPLES), (f"not in EXAMPLES: {sorted(files - set(EXAMPLES))}; "
                                     f"in EXAMPLES without a file: {sorted(set(EXAMPLES) - files)}")
     for name, case in EXAMPLES.items():
-        documented = json.loads((SPECS / name).read_text(encoding="utf-8")).get("operationId")
+        documented = _example(name).get("operationId")
         assert documented in (None, case.operation), f"{name} documents {documented}, the table says {case.operation}"
         assert case.check is not None or case.reason, f"{name}: an unchecked example needs a reason"
     assert set(EXCEPTIONS) <= {name for name, case in EXAMPLES.items() if case.check is not None}
@@ -639,7 +718,7 @@ def test_every_route_with_an_example_is_checked() -> None:
 
 @pytest.mark.parametrize("name", [n for n, c in EXAMPLES.items() if c.check is not None])
 def test_response_has_the_example_shape(world: World, name: str) -> None:
-    example = json.loads((SPECS / name).read_text(encoding="utf-8"))
+    example = _example(name)
     case = EXAMPLES[name]
     assert case.check is not None
     exchange = case.check(world, example)

@@ -81,8 +81,10 @@ class Emulator:
 
         if world.blob is not None:
             from . import bootdiag
+            from .arm.storage_accounts import models as storage_accounts
 
             bootdiag.publish_all(world)
+            storage_accounts.publish_endpoints(world)
 
         principal = world.default_principal
         self.env.update({

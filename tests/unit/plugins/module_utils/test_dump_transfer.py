@@ -434,3 +434,22 @@ def test_output_that_ends_without_its_end_line_is_completed(tmp_path, source):
     assert (tmp_path / "MEMORY.DMP").read_bytes() == source.read_bytes()
     assert server.requests[1][0] == 2 * CHUNK
     assert result["chunks_refetched"] == result["chunks"] - 2
+
+
+def test_a_second_transfer_into_the_same_dest_is_refused_while_one_runs(tmp_path, source):
+    import fcntl
+    import os
+
+    dest = tmp_path / "MEMORY.DMP"
+    # Another process (an interrupted run whose worker still runs) holds the lock.
+    holder = os.open(str(dest) + ".part.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(TransferError, match="another transfer is writing"):
+            run_transfer(LocalChunkServer(str(source)), dest)
+        assert (tmp_path / "MEMORY.DMP.part.lock").exists(), "the holder's lock file was removed"
+    finally:
+        os.close(holder)
+    run_transfer(LocalChunkServer(str(source)), dest)
+    assert dest.read_bytes() == source.read_bytes()
+    assert not (tmp_path / "MEMORY.DMP.part.lock").exists()

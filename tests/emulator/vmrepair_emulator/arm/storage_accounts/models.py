@@ -1,14 +1,13 @@
 """Storage accounts: the scenario's accounts as world resources, and their ARM JSON.
 
 An account is a world.Resource (so the generic resource lists and the resource-group cascade see
-it); its keys live in `internal`, never in the JSON. The endpoints are filled in when an account is
-shown, because Azurite's port is known only once it runs: the blob endpoint is Azurite's path-style
-URL for the account (`https://127.0.0.1:<port>/<account>/`), the services the emulator does not
-offer point to `*.emulator.invalid`. Accounts are not created or deleted through ARM here.
+it); its keys live in `internal`, never in the JSON. The blob endpoint is Azurite's path-style URL for
+the account (`https://127.0.0.1:<port>/<account>/`); Azurite is attached to the world after seeding,
+so app.py calls `publish_endpoints(world)` then. The services the emulator does not offer point to
+`*.emulator.invalid`. Accounts are not created or deleted through ARM here.
 """
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -58,14 +57,14 @@ def put_account(world: "World", spec: dict[str, Any]) -> "Resource":
         "allowBlobPublicAccess": False,
         "allowSharedKeyAccess": spec["allow_shared_key_access"],
         "networkAcls": {"ipv6Rules": [], "bypass": "AzureServices", "virtualNetworkRules": [], "ipRules": [],
-                        "defaultAction": "Allow"},
+                        "resourceAccessRules": [], "defaultAction": "Allow"},
         "supportsHttpsTrafficOnly": True,
         "encryption": {"requireInfrastructureEncryption": False, "keySource": "Microsoft.Storage", "services": {
             "file": {"keyType": "Account", "enabled": True, "lastEnabledTime": now},
             "blob": {"keyType": "Account", "enabled": True, "lastEnabledTime": now}}},
         "provisioningState": "Succeeded",
         "creationTime": now,
-        "primaryEndpoints": {},
+        "primaryEndpoints": _endpoints(world, spec["name"], spec["kind"]),
         "primaryLocation": location,
         "statusOfPrimary": "available",
     }
@@ -98,15 +97,18 @@ def accounts_in(world: "World", resource_group: str | None) -> list["Resource"]:
     return sorted((r for r in candidates if r["type"] == STORAGE_ACCOUNT_TYPE), key=lambda r: r["id"].lower())
 
 
-def view(world: "World", account: "Resource") -> dict[str, Any]:
-    """The account's JSON with its endpoints (Azurite's blob endpoint once Azurite runs)."""
-    body = copy.deepcopy(dict(account))
-    name = account["name"]
-    endpoints = {service: f"https://{name}.{service}.emulator.invalid/" for service in _SERVICES[account["kind"]]}
+def _endpoints(world: "World", name: str, kind: str) -> dict[str, str]:
+    endpoints = {service: f"https://{name}.{service}.emulator.invalid/" for service in _SERVICES[kind]}
     if world.blob is not None:
         endpoints["blob"] = world.blob.blob_endpoint(name)
-    body["properties"]["primaryEndpoints"] = endpoints
-    return body
+    return endpoints
+
+
+def publish_endpoints(world: "World") -> None:
+    """Point every account's blob endpoint at Azurite (once world.blob is set)."""
+    with world.lock:
+        for account in accounts_in(world, None):
+            account["properties"]["primaryEndpoints"] = _endpoints(world, account["name"], account["kind"])
 
 
 def list_keys(account: "Resource") -> dict[str, Any]:

@@ -17,6 +17,9 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import BinaryIO
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -94,7 +97,7 @@ def parse_blob_url(value: object) -> Target:
     """An https URL with a SAS query string (it has a signature), else the contract's error."""
     if isinstance(value, str) and "?" in value:
         parts = urlsplit(value)
-        fields = [f.split("=", 1)[0] for f in parts.query.split("&")]
+        fields = [f.split("=", 1)[0].lower() for f in parts.query.split("&")]
         if parts.scheme == "https" and parts.netloc and "sig" in fields:
             question = value.index("?")
             return Target(value, value[:question], value[question:])
@@ -141,7 +144,7 @@ class _Uploader:
             session.trust_env = False
         return session
 
-    def upload_blocks(self, machine: Machine, path: str, stream, size: int, block_size: int,
+    def upload_blocks(self, machine: Machine, path: str, stream: BinaryIO, size: int, block_size: int,
                       blocks: int) -> tuple[str, list[str], int]:
         """Read the blocks in order (one whole-file hash), keep up to `parallel` Put Blocks in flight."""
         whole = hashlib.sha256()
@@ -214,11 +217,16 @@ def _retryable(status: int) -> bool:
 
 
 def _delay(response: requests.Response | None, attempt: int) -> float:
-    """1 s after the first attempt, 2 s after the second, unless the service sent Retry-After (seconds)."""
-    if response is not None:
-        retry_after = response.headers.get("Retry-After", "")
-        if retry_after.strip().isdigit():
-            return float(retry_after.strip())
+    """1 s after the first attempt, 2 s after the second, unless the service sent Retry-After
+    (seconds or an HTTP date, as HttpClient's RetryConditionHeaderValue reads it)."""
+    retry_after = (response.headers.get("Retry-After") or "").strip() if response is not None else ""
+    if retry_after.isdigit():
+        return float(retry_after)
+    if retry_after:
+        try:
+            return max(0.0, (parsedate_to_datetime(retry_after) - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            pass
     return float(attempt)
 
 
@@ -231,7 +239,7 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _read_full(stream, size: int) -> bytes:
+def _read_full(stream: BinaryIO, size: int) -> bytes:
     parts, left = [], size
     while left > 0:
         data = stream.read(left)
