@@ -47,7 +47,7 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._transfer_manifest 
 from ansible_collections.vmrepair.azure.plugins.module_utils._winrm_session import WinrmSessionError
 
 MIB = 1024 * 1024
-DEFAULT_CHUNK_SIZE = 4 * MIB
+DEFAULT_CHUNK_SIZE = 2 * MIB  # what a killed transfer re-sends is at most streams x one chunk in flight
 MIN_CHUNK_SIZE = 64 * 1024
 MAX_CHUNK_SIZE = 16 * MIB  # read_file_chunks refuses larger chunks
 MAX_STREAMS = 16
@@ -56,8 +56,11 @@ PART_SUFFIX = ".part"
 LOCK_SUFFIX = ".lock"
 # A chunk that fails this many times (bad hash, broken stream) stops the transfer.
 MAX_CHUNK_ATTEMPTS = 3
-# Save the manifest at most this often (and always at the end): a killed run re-sends less than this.
-MANIFEST_SAVE_INTERVAL_SEC = 0.5
+# The manifest is rewritten after every verified chunk, so that a killed run re-sends only what was in
+# flight; it is made durable (data and manifest fsynced) at most this often, against a machine crash. A
+# crash between two syncs can leave the manifest ahead of the data: the whole-file SHA-256 then fails,
+# and the partial file is discarded, never trusted.
+MANIFEST_SYNC_INTERVAL_SEC = 0.5
 _HASH_BLOCK = MIB
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _READ_SCRIPT = "read_file_chunks"
@@ -406,11 +409,12 @@ class DumpTransfer:
 
     # -- chunk bookkeeping -------------------------------------------------------------------
 
-    def _save_manifest(self) -> None:
-        # Data first, then the manifest that vouches for it.
-        os.fsync(self._fd)
-        save_manifest(self.manifest_file, self._manifest)
-        self._last_save = time.monotonic()
+    def _save_manifest(self, durable: bool = True) -> None:
+        if durable:
+            # Data first, then the manifest that vouches for it.
+            os.fsync(self._fd)
+            self._last_save = time.monotonic()
+        save_manifest(self.manifest_file, self._manifest, durable=durable)
 
     def _accept(self, offset: int, data: bytes) -> None:
         os.pwrite(self._fd, data, offset)
@@ -418,8 +422,7 @@ class DumpTransfer:
             self._manifest.verified.add(offset)
             self._done_bytes += len(data)
             done = self._done_bytes
-            if time.monotonic() - self._last_save >= MANIFEST_SAVE_INTERVAL_SEC:
-                self._save_manifest()
+            self._save_manifest(durable=time.monotonic() - self._last_save >= MANIFEST_SYNC_INTERVAL_SEC)
         if self._progress is not None:
             self._progress(done, self.remote.size)
 

@@ -101,11 +101,15 @@ def load_manifest(path: str) -> TransferManifest | None:
     return TransferManifest.from_json(data)
 
 
-def save_manifest(path: str, manifest: TransferManifest) -> None:
-    """Write the manifest atomically (temp file, fsync, rename): a killed run leaves the old or the new one."""
+def save_manifest(path: str, manifest: TransferManifest, durable: bool = True) -> None:
+    """Write the manifest atomically (temp file, rename): a killed run leaves the old or the new one.
+
+    ``durable`` also fsyncs it, so that it survives a crash of the machine, not only of the process.
+    """
     temp = f"{path}.tmp"
     with open(temp, "w", encoding="utf-8") as handle:
         json.dump(manifest.to_json(), handle, separators=(",", ":"))
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
     os.replace(temp, path)

@@ -30,6 +30,9 @@ description:
     checks each range against its block's SHA-256, records it in the same manifest (so a re-run resumes), checks
     the whole file's SHA-256 and deletes the blob. The account key that signs both SAS is read with ARM (listKeys)
     and never leaves the controller; the repair VM needs outbound HTTPS to the account's blob endpoint.
+  - The shells ask for envelopes of 500 KiB, the default C(MaxEnvelopeSizekb) of Windows (pywinrm itself asks for
+    150 KiB); a service configured with a smaller maximum gets 150 KiB.
+  - Two transfers into the same O(dest) at once are refused (a lock file beside the partial file).
   - Controller memory stays constant whatever the size of the dump.
   - Progress (bytes, rate, time left) is shown once per 10 % when the output is a terminal, otherwise at
     C(-vv).
@@ -59,7 +62,7 @@ options:
       - Size in bytes of a verified chunk (64 KiB to 16 MiB). Each stream holds one chunk in memory.
       - A resumed transfer keeps the chunk size recorded in its manifest.
     type: int
-    default: 4194304
+    default: 2097152
   compression:
     description:
       - How chunks travel. V(deflate) compresses each chunk on the repair VM; V(auto) means V(deflate).
@@ -200,7 +203,7 @@ chunk_size:
   description: Chunk size used, in bytes.
   returned: success
   type: int
-  sample: 4194304
+  sample: 2097152
 chunks_resumed:
   description: Chunks that were already verified in C(<dest>.part) and were not sent again.
   returned: success

@@ -85,6 +85,8 @@ class Machine:
         self.lock = threading.RLock()
         # Bytes the scripts read from each file (path, lower case): how much a transfer really sent.
         self.file_reads: dict[str, int] = {}
+        # Fault injection: the next N chunks read_file_chunks sends are damaged after their hash was taken.
+        self.corrupt_chunks = 0
         # The CA file the machine trusts for outgoing HTTPS (in Azure: the public roots that sign
         # *.blob.core.windows.net; here the emulator's CA, which signs Azurite's certificate).
         self.trusted_ca_file: Path | None = None
@@ -215,6 +217,15 @@ def _url_host(name: str) -> str:
     return f"[{name}]" if ":" in name else name
 
 
+def take_corruption(machine: "Machine") -> bool:
+    """Whether to damage the chunk being sent (consumes one of machine.corrupt_chunks)."""
+    with machine.lock:
+        if machine.corrupt_chunks <= 0:
+            return False
+        machine.corrupt_chunks -= 1
+        return True
+
+
 def count_read(machine: "Machine", path: str, size: int) -> None:
     """Add `size` bytes read from `path` to the machine's file_reads."""
     key = path.replace("/", "\\").lower()
@@ -222,4 +233,4 @@ def count_read(machine: "Machine", path: str, size: int) -> None:
         machine.file_reads[key] = machine.file_reads.get(key, 0) + size
 
 
-__all__ = ["AttachedDisk", "count_read", "DiskState", "DriveNotFoundError", "Machine", "MountedVolume", "SimulatedVolume"]
+__all__ = ["AttachedDisk", "count_read", "take_corruption", "DiskState", "DriveNotFoundError", "Machine", "MountedVolume", "SimulatedVolume"]

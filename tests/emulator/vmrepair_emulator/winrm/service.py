@@ -22,7 +22,7 @@ from .envelope import (NS_ADDRESSING, NS_SHELL, NS_TRANSFER, NS_WSMAN, RESOURCE_
                        response_envelope, serialize)
 from .executor import Executor
 from .faults import WsmanFault
-from .request import WsmanRequest, parse_duration
+from .request import SERVER_MAX_ENVELOPE_BYTES, WsmanRequest, parse_duration
 from .shells import ShellTable
 
 TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
@@ -175,7 +175,8 @@ class ShellService:
         log["command_id"] = command.id
 
         base, per_element = _receive_overhead(request.message_id, command.id, shell.output_streams)
-        budget = request.max_envelope_size - base
+        # The service never answers with more than its own MaxEnvelopeSizekb, whatever the client asks.
+        budget = min(request.max_envelope_size, SERVER_MAX_ENVELOPE_BYTES) - base
         if budget < per_element + 4:
             raise WsmanFault.encoding_limit()
         timeout = min(request.operation_timeout_s, MAX_OPERATION_TIMEOUT_S)

@@ -315,3 +315,45 @@ def test_ansible_fetch_file_works_against_the_emulator(repair_vm, memory_dump, t
             connection.fetch_file("F:\\Windows\\NOPE.DMP", str(tmp_path / "nope"))
     finally:
         connection.close()
+
+
+def test_playbook_refetches_damaged_chunks_and_never_accepts_them(repair_vm, memory_dump, tmp_path):
+    repair_vm.machine.corrupt_chunks = 2
+    run = run_playbook(tmp_path, repair_vm)
+    assert run.returncode == 0, run.stdout[-4000:]
+    fetched = json.loads((tmp_path / "out" / "results.json").read_text())["fetched"]
+    assert fetched["chunks_refetched"] == 2 and repair_vm.machine.corrupt_chunks == 0
+    assert file_sha256(Path(fetched["dest"])) == memory_dump.sha256 == fetched["sha256"]
+
+
+def test_playbook_never_appends_to_a_partial_file_of_another_dump(repair_vm, memory_dump, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    part = out / "MEMORY.DMP.part"
+    part.write_bytes(b"\xee" * memory_dump.size)
+    (out / "MEMORY.DMP.part.manifest.json").write_text(json.dumps({
+        "version": 1, "remote_path": memory_dump.path, "size": memory_dump.size, "remote_sha256": "ab" * 32,
+        "last_write_time_utc": memory_dump.last_write_time_utc, "chunk_size": 2097152,
+        "verified_offsets": [0, 2097152]}))
+    run = run_playbook(tmp_path, repair_vm)
+    assert run.returncode == 0, run.stdout[-4000:]
+    fetched = json.loads((out / "results.json").read_text())["fetched"]
+    assert fetched["chunks_resumed"] == 0 and "not this file's" in fetched["resume_note"]
+    assert file_sha256(out / "MEMORY.DMP") == memory_dump.sha256
+
+
+def test_playbook_without_room_fails_before_sending_anything(repair_vm, memory_dump, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(out)], capture_output=True,
+                             check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        read_before = sum(repair_vm.machine.file_reads.values())
+        run = run_playbook(tmp_path, repair_vm)
+        assert run.returncode != 0
+        assert "free; the dump needs 12.0 MiB" in run.stdout and "Free space there or choose another dest" in run.stdout
+        assert sum(repair_vm.machine.file_reads.values()) == read_before  # not a byte of the dump was sent
+    finally:
+        subprocess.run(["umount", str(out)], check=False)

@@ -192,3 +192,46 @@ def test_a_runaway_line_is_refused_before_it_fills_memory():
     responses = [(b"x" * 600, b"", -1, False), (b"x" * 600, b"", -1, False), (b"\n", b"", 0, True)]
     with pytest.raises(WinrmSessionError, match="longer than 1000 bytes"):
         list(shell_with(responses).stream_lines("# script", max_line_bytes=1000))
+
+
+def test_requests_ask_for_windows_default_envelope_size():
+    """pywinrm writes 153600 into every header; the collection asks for Windows' 500 KiB default."""
+    from ansible_collections.vmrepair.azure.plugins.module_utils._winrm_session import (
+        WINDOWS_MAX_ENVELOPE_BYTES,
+        LargeEnvelopeProtocol,
+    )
+
+    protocol = LargeEnvelopeProtocol(endpoint="https://192.0.2.1:5986/wsman", transport="ntlm", username="u",
+                                     password="p")
+    protocol.max_env_sz = WINDOWS_MAX_ENVELOPE_BYTES
+    header = protocol.build_wsman_header(action="a", resource_uri="r", shell_id="s")
+    assert header["env:Header"]["w:MaxEnvelopeSize"]["#text"] == "512000"
+    assert protocol._get_soap_header(action="a", resource_uri="r")["env:Header"]["w:MaxEnvelopeSize"]["#text"] == "512000"
+
+
+class EnvelopeProtocol(ScriptedProtocol):
+    """Refuses a MaxEnvelopeSize above 153600 at open_shell, as a service configured below the default would."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_env_sz = 153600
+        self.opened_with = []
+
+    def open_shell(self, codepage=437):
+        self.opened_with.append(self.max_env_sz)
+        if self.max_env_sz > 153600:
+            raise Exception("(w:EncodingLimit) the request size exceeded the configured MaxEnvelopeSize quota")
+        return super().open_shell(codepage)
+
+
+def test_a_service_with_a_smaller_envelope_gets_pywinrm_default():
+    settings = settings_from_options(OPTIONS, {})
+    protocols = []
+
+    def factory(**kw):
+        protocols.append(EnvelopeProtocol([(b"ok\n", b"", 0, True)], **kw))
+        return protocols[-1]
+
+    shell = WinrmShell(settings, protocol_factory=factory)
+    assert list(shell.stream_lines("Write-Output ok")) == [b"ok"]
+    assert protocols[0].opened_with == [512000, 153600]

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import zlib
 
-from ..machine import Machine, count_read
+from ..machine import Machine, count_read, take_corruption
 from ._common import ScriptError, ScriptRun, int_param, not_found, param, str_param, volume_for, windows_path
 
 NAME = "read_file_chunks"
@@ -43,8 +43,12 @@ def run(machine: Machine, params: dict | None) -> ScriptRun:
                 if not chunk:
                     break
                 count_read(machine, path, len(chunk))
+                digest = hashlib.sha256(chunk).hexdigest()
+                if take_corruption(machine):
+                    # A fault: one bit flipped after the hash was taken, as damage on the way would.
+                    chunk = bytes([chunk[0] ^ 0x01]) + chunk[1:]
                 payload = _deflate(chunk) if compression == "deflate" else chunk
-                line = (f"{position} {len(chunk)} {hashlib.sha256(chunk).hexdigest()} {compression} "
+                line = (f"{position} {len(chunk)} {digest} {compression} "
                         f"{base64.b64encode(payload).decode('ascii')}\n")
                 yield "stdout", line.encode("ascii")
                 position += len(chunk)
