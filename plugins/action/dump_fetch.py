@@ -28,18 +28,8 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._blob_relay import 
     DEFAULT_CONTAINER,
     MAX_BLOCK_SIZE,
     MIN_BLOCK_SIZE,
-    BlobRangeReader,
-    UploadRecord,
-    blob_name,
-    blob_size,
-    delete_blob,
-    ensure_container,
-    load_upload_record,
-    read_blob_client,
-    relay_target,
-    remove_upload_record,
-    save_upload_record,
-    write_sas_url,
+    RelayRequest,
+    fetch_through_relay,
 )
 from ansible_collections.vmrepair.azure.plugins.module_utils._dump_transfer import (
     DEFAULT_CHUNK_SIZE,
@@ -211,42 +201,23 @@ class ActionModule(ActionBase):
         try:
             clients = connect({k: args.get(k) for k in AUTH_ARGUMENT_SPEC}, os.environ)
             secrets = secrets + clients.secrets
-            label = args.get("relay_label") or settings.endpoint.split("//")[-1].split(":")[0]
-            target = relay_target(clients, args["storage_resource_group"], args["storage_account"],
-                                  args["storage_container"], blob_name(remote, label))
-            secrets.append(target.account_key)
-            ensure_container(target)
-            record = load_upload_record(dest, target.blob_url, remote) if args["resume"] else None
-            uploaded = None
-            if record is None or blob_size(target) != remote.size:
-                sas_url = write_sas_url(target)
-                secrets.append(sas_url.split("?", 1)[1])
-                started = time.monotonic()
+            request = RelayRequest(
+                resource_group=args["storage_resource_group"], account=args["storage_account"],
+                container=args["storage_container"], block_size=args["chunk_size"], streams=args["streams"],
+                resume=args["resume"],
+                label=args.get("relay_label") or settings.endpoint.split("//")[-1].split(":")[0])
+
+            def upload(params: dict[str, t.Any]) -> t.Any:
                 with WinrmShell(settings) as shell:
-                    output = parse_json_output(b"\n".join(shell.stream_lines(render_script("upload_to_blob", {
-                        "path": remote.path, "blob_url": sas_url, "block_size": args["chunk_size"],
-                        "parallel": args["streams"]}))))
-                record = UploadRecord.from_script_output(output, target.blob_url, remote)
-                save_upload_record(dest, record)
-                uploaded = {"seconds": round(time.monotonic() - started, 3), "retries": output.get("retries", 0)}
+                    return parse_json_output(b"\n".join(shell.stream_lines(render_script("upload_to_blob", params))))
 
-            def reader_factory() -> BlobRangeReader:
-                return BlobRangeReader(read_blob_client(target), record)
-
-            transfer = DumpTransfer(remote, dest, reader_factory, streams=args["streams"],
-                                    chunk_size=record.block_size, compression="none",
-                                    resume=args["resume"], progress=progress)
-            outcome = transfer.run()
-            delete_blob(target)
-            remove_upload_record(dest)
+            outcome = fetch_through_relay(clients, request, remote, dest, upload, progress, secrets)
         except (TransferError, WinrmSessionError, VmrepairError) as error:
             return self._fail(result, f"dump_fetch of {remote.path} through storage: {error}", secrets)
         finally:
             if clients is not None:
                 clients.close()
-        result.update(outcome, transfer="storage", relay={
-            "storage_account": target.account, "container": target.container, "blob": target.blob,
-            "upload": uploaded or "the blob of an earlier run was used", "deleted": True})
+        result.update(outcome)
         return result
 
     @staticmethod

@@ -18,6 +18,7 @@ import json
 import ntpath
 import os
 import re
+import time
 import typing as t
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors impor
     translate_azure_error,
 )
 from ansible_collections.vmrepair.azure.plugins.module_utils._dump_transfer import (
+    DumpTransfer,
     EndLine,
     RangeReadError,
     RawChunk,
@@ -241,7 +243,7 @@ class BlobRangeReader:
                 data = self._blob.download_blob(offset=position, length=count, max_concurrency=1).readall()
             except Exception as exc:  # pylint: disable=broad-except  # azure-core errors; the range is read again
                 raise RangeReadError(f"download of bytes {position}-{position + count - 1} of the relay blob failed: "
-                                     f"{type(exc).__name__}: {str(exc).split('?')[0][:300]}") from None
+                                     f"{type(exc).__name__}: {str(exc).split('?', maxsplit=1)[0][:300]}") from None
             yield RawChunk(position, count, self._record.block_sha256[position // block], data)
             position += count
             sent += count
@@ -249,3 +251,53 @@ class BlobRangeReader:
 
     def close(self) -> None:
         self._blob.close()
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    """Where to relay and how: dump_fetch's storage options."""
+
+    resource_group: str
+    account: str
+    container: str
+    label: str
+    block_size: int
+    streams: int
+    resume: bool
+
+
+def fetch_through_relay(clients: t.Any, request: RelayRequest, remote: RemoteFile, dest: str,
+                        upload: t.Callable[[dict[str, t.Any]], t.Any],
+                        progress: t.Callable[[int, int], None] | None, secrets: list[str]) -> dict[str, t.Any]:
+    """Upload (unless an earlier run's blob of this file is there), download verified, delete the blob.
+
+    ``upload(params)`` runs upload_to_blob on the repair VM and returns its JSON output. The account
+    key and the write SAS are appended to ``secrets`` as soon as they exist, for the caller's messages.
+    """
+    target = relay_target(clients, request.resource_group, request.account, request.container,
+                          blob_name(remote, request.label))
+    secrets.append(target.account_key)
+    ensure_container(target)
+    record = load_upload_record(dest, target.blob_url, remote) if request.resume else None
+    uploaded: dict[str, t.Any] | str = "the blob of an earlier run was used"
+    if record is None or blob_size(target) != remote.size:
+        sas_url = write_sas_url(target)
+        secrets.append(sas_url.split("?", 1)[1])
+        started = time.monotonic()
+        output = upload({"path": remote.path, "blob_url": sas_url, "block_size": request.block_size,
+                         "parallel": request.streams})
+        record = UploadRecord.from_script_output(output, target.blob_url, remote)
+        save_upload_record(dest, record)
+        uploaded = {"seconds": round(time.monotonic() - started, 3), "retries": output.get("retries", 0)}
+    verified_record = record
+
+    def reader_factory() -> BlobRangeReader:
+        return BlobRangeReader(read_blob_client(target), verified_record)
+
+    outcome = DumpTransfer(remote, dest, reader_factory, streams=request.streams, chunk_size=record.block_size,
+                           compression="none", resume=request.resume, progress=progress).run()
+    delete_blob(target)
+    remove_upload_record(dest)
+    outcome.update(transfer="storage", relay={"storage_account": target.account, "container": target.container,
+                                              "blob": target.blob, "upload": uploaded, "deleted": True})
+    return outcome

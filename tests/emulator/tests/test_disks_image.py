@@ -19,7 +19,7 @@ from dissect.ntfs import NTFS
 from dissect.volume.disk import Disk
 
 from vmrepair_emulator import dumpgen
-from vmrepair_emulator.disks import image, vhd
+from vmrepair_emulator.disks import vhd
 from vmrepair_emulator.disks.image import build_os_disk_image, image_key
 from vmrepair_emulator.disks.reader import Volume, list_partitions
 

@@ -123,7 +123,8 @@ def _write_key(cells: _Cells, key: Key, parent: int, stamp: int, is_root: bool =
         "<2sHQIIIIIIIIIIIIIIIHH", b"nk", flags, stamp, 0, parent, len(subkeys), 0, NO_CELL, NO_CELL,
         len(values), NO_CELL, NO_CELL, NO_CELL,
         max((len(k.name) * 2 for k in subkeys), default=0), 0,
-        max((len(n) * 2 for n, _ in values), default=0), max((len(d) for _, (_, d) in values), default=0),
+        max((len(name) * 2 for name in key.values), default=0),
+        max((len(data) for _kind, data in key.values.values()), default=0),
         0, len(name_bytes), 0)
     offset = cells.add(header + name_bytes)
 
