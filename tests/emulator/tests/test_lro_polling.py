@@ -45,3 +45,17 @@ def test_a_finished_operation_never_asks_for_a_zero_delay(manager) -> None:
     op = lro.start("network", "/subscriptions/sub/z", "nic_create", None, "westeurope")
     time.sleep(0.01)
     assert int(lro.retry_after_headers(op)["retry-after-ms"]) >= 10
+
+
+def test_a_rescheduled_operation_completes_without_being_polled(manager) -> None:
+    world, lro = manager
+    done = []
+    op = lro.start("compute", "/subscriptions/sub/x", None, lambda: done.append(1), "westeurope", duration_s=5400)
+    lro.reschedule(op, 0.2)
+    time.sleep(0.6)
+    assert op.done and done == [1]
+    # Shortening never completes early: rescheduled to later, the earlier heap entry is ignored.
+    later = lro.start("compute", "/subscriptions/sub/y", None, None, "westeurope", duration_s=0.1)
+    lro.reschedule(later, 5.0)
+    time.sleep(0.4)
+    assert not later.done

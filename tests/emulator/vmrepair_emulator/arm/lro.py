@@ -135,6 +135,15 @@ class LroManager:
             self._cond.notify()
         return op
 
+    def reschedule(self, op: Operation, duration_s: float) -> None:
+        """Change how long `op` lasts (from its start); it completes then, polled or not, as in Azure."""
+        with self._cond:
+            op.duration_s = float(duration_s)
+            heapq.heappush(self._heap, (op.due, next(self._counter), op.id))
+            self._cond.notify()
+        if time.time() >= op.due:
+            self.get(op.id)
+
     def get(self, op_id: str) -> Operation | None:
         """The operation, completed first if its time has passed (so a poll never sees a stale state)."""
         with self._cond:
@@ -195,7 +204,8 @@ class LroManager:
                     return
                 _due, _sequence, op_id = heapq.heappop(self._heap)
                 op = self._ops.get(op_id)
-            if op is not None and not op.done:
+            # An entry may be stale: the operation was rescheduled to end later.
+            if op is not None and not op.done and time.time() >= op.due:
                 self._complete(op)
 
     def _complete(self, op: Operation) -> None:

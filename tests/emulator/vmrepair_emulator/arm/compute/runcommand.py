@@ -174,11 +174,6 @@ class RunCommandExecution:
     def _finish_operation_at(self, end: float) -> None:
         op = self.operation
         assert op is not None
-        lro = self.world.lro
-        reschedule = getattr(lro, "reschedule", None)
-        if reschedule is not None:
-            reschedule(op, max(0.0, end - op.started))
-        else:
-            # The operation started with the 90-minute maximum; shorten it now that the end is known.
-            op.duration_s = max(0.0, end - op.started)
-            lro.get(op.id)
+        # The operation started with the 90-minute maximum; it ends now that the end is known, whether
+        # anyone polls it or not (a caller killed after the POST never does).
+        self.world.lro.reschedule(op, max(0.0, end - op.started))
