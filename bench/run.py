@@ -33,27 +33,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 from run_with_emulator import start_emulator, stop_emulator  # noqa: E402
 
 
-def https_download_seconds(env: dict, size: int) -> float:
-    """Upload `size` bytes to Azurite, then time one plain HTTPS GET of them (the link's limit here)."""
-    from azure.storage.blob import BlobServiceClient
-    from vmrepair_emulator.storage.azurite import ACCOUNT_KEY, ACCOUNT_NAME
-
-    service = BlobServiceClient(env["VMREPAIR_EMULATOR_BLOB_URL"],
-                                credential={"account_name": ACCOUNT_NAME, "account_key": ACCOUNT_KEY},
-                                connection_verify=env["REQUESTS_CA_BUNDLE"])
-    container = service.get_container_client("bench")
-    if not container.exists():
-        container.create_container()
-    blob = container.get_blob_client("payload.bin")
-    blob.upload_blob(os.urandom(1 << 20) * (size >> 20), overwrite=True)
-    started = time.perf_counter()
-    stream = blob.download_blob(max_concurrency=1)
-    received = sum(len(chunk) for chunk in stream.chunks())
-    elapsed = time.perf_counter() - started
-    assert received == size
-    return elapsed
-
-
 def bench_collect_dump() -> dict:
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
@@ -72,7 +51,10 @@ def bench_collect_dump() -> dict:
                 raise SystemExit(f"collect_dump failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
             report = json.loads((work_dir / "out" / "web-01" / "report.json").read_text())
             fetched = report["fetched"]
-            https_seconds = https_download_seconds(env, fetched["size"])
+            # The same bytes, one plain HTTPS GET from the same host (transfer_bench's baseline).
+            from transfer_bench import https_get_seconds
+
+            https_seconds = https_get_seconds(env, Path(fetched["dest"]))
         finally:
             stop_emulator(proc)
     https_mib_s = fetched["size"] / https_seconds / (1 << 20)

@@ -134,7 +134,7 @@ def _ansible_fetch_seconds(host: dict, src: str, dest: Path) -> float:
     return time.perf_counter() - started
 
 
-def _https_get_seconds(env: dict, path: Path) -> float:
+def https_get_seconds(env: dict, path: Path) -> float:
     """Upload the file to Azurite, then time one plain HTTPS GET of it, streamed to nowhere."""
     import requests
     from azure.storage.blob import BlobServiceClient, generate_blob_sas, BlobSasPermissions
@@ -308,7 +308,7 @@ def bench_transfer() -> dict:
                              ours_mib_s=round(size / MIB / fetched["seconds"], 2),
                              ours_wire_bytes=fetched["bytes_received"], compression=fetched["compression"],
                              sha256_match=fetched["checksum_match"])
-                https_seconds = _https_get_seconds(env, dest)
+                https_seconds = https_get_seconds(env, dest)
                 entry["https_mib_s"] = round(size / MIB / https_seconds, 2)
                 entry["cpu_seconds"]["https_get_client"] = round(HTTPS_CLIENT_CPU[-1], 2)
                 entry["throughput_ratio_vs_https"] = round(entry["ours_mib_s"] / entry["https_mib_s"], 3)

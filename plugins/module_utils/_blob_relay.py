@@ -14,6 +14,7 @@ that signs both SAS comes from ARM (listKeys) and never leaves the controller.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import ntpath
 import os
@@ -120,10 +121,15 @@ def write_sas_url(target: RelayTarget) -> str:
 
 
 def _service(target: RelayTarget) -> t.Any:
+    return _service_client(target.blob_endpoint, target.account, target.account_key)
+
+
+@functools.lru_cache(maxsize=4)
+def _service_client(endpoint: str, account: str, key: str) -> t.Any:
+    """One client (and connection pool) per account for the container, size and delete calls of a relay."""
     from azure.storage.blob import BlobServiceClient
 
-    return BlobServiceClient(target.blob_endpoint,
-                             credential={"account_name": target.account, "account_key": target.account_key})
+    return BlobServiceClient(endpoint, credential={"account_name": account, "account_key": key})
 
 
 def ensure_container(target: RelayTarget) -> None:

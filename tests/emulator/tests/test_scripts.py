@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import zlib
 from pathlib import Path
@@ -13,12 +12,12 @@ from pathlib import Path
 import pytest
 from ansible.plugins.shell.powershell import ShellModule
 
+from vmrepair_emulator.testing import collection_render_script
 from vmrepair_emulator import dumpgen
 from vmrepair_emulator.disks.image import build_os_disk_image, image_key
 from vmrepair_emulator.windows import scripts, shell
 from vmrepair_emulator.windows.machine import AttachedDisk, Machine
 
-COLLECTION_ROOT = Path(__file__).resolve().parents[3]
 MIB = 1024 * 1024
 SPEC = {
     "volume_size_mb": 64,
@@ -31,15 +30,7 @@ SPEC = {
 MEMORY_DMP = "F:\\Windows\\MEMORY.DMP"
 
 
-def _load_render_script():
-    path = COLLECTION_ROOT / "plugins" / "module_utils" / "_scripts.py"
-    spec = importlib.util.spec_from_file_location("vmrepair_scripts", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.render_script
-
-
-render_script = _load_render_script()
+render_script = collection_render_script()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import random
 import zlib
@@ -18,28 +17,20 @@ import winrm
 from ansible.plugins.shell.powershell import ShellModule
 from winrm.protocol import Protocol
 
+from vmrepair_emulator.testing import collection_render_script
 from vmrepair_emulator.disks.image import build_os_disk_image
 from vmrepair_emulator.requestlog import RequestLog
 from vmrepair_emulator.windows import scripts
 from vmrepair_emulator.windows.machine import AttachedDisk, Machine
 from vmrepair_emulator.winrm import ListenerManager
 
-COLLECTION_ROOT = Path(__file__).resolve().parents[3]
 SPEC = {"volume_size_mb": 48, "memory_dump": {"size_mb": 12, "dump_type": "kernel", "bugcheck_code": "0xC000021A",
                                               "system_time": "2026-11-20T03:14:15Z"},
         "minidumps": [], "files": {}}
 MEMORY_DMP = "F:\\Windows\\MEMORY.DMP"
 
 
-def _render_script():
-    spec = importlib.util.spec_from_file_location(
-        "vmrepair_scripts_e2e", COLLECTION_ROOT / "plugins" / "module_utils" / "_scripts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.render_script
-
-
-render_script = _render_script()
+render_script = collection_render_script()
 
 
 @pytest.fixture(scope="module")

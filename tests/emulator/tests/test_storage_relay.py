@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import re
 import time
@@ -29,28 +28,19 @@ from vmrepair_emulator.arm.core import ArmApp
 from vmrepair_emulator.httpserver import HttpRequest
 from vmrepair_emulator.scenario import parse_scenario
 from vmrepair_emulator.storage.accounts import account_keys
-from vmrepair_emulator.testing import EmulatorProcess
+from vmrepair_emulator.testing import EmulatorProcess, collection_render_script
 from vmrepair_emulator.windows import shell
 from vmrepair_emulator.windows.machine import AttachedDisk, Machine
 from vmrepair_emulator.windows.scripts import upload_to_blob
 from vmrepair_emulator.windows.scripts._common import ScriptError
 from vmrepair_emulator.world import World
 
-COLLECTION_ROOT = Path(__file__).resolve().parents[3]
 MIB = 1024 * 1024
 ACCOUNT, GROUP = "vmrepairrelay", "prod-rg"
 MEMORY_DMP = "F:\\Windows\\MEMORY.DMP"
 
 
-def _load_render_script():
-    path = COLLECTION_ROOT / "plugins" / "module_utils" / "_scripts.py"
-    spec = importlib.util.spec_from_file_location("vmrepair_scripts_relay", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.render_script
-
-
-render_script = _load_render_script()
+render_script = collection_render_script()
 
 
 # ---- the controller's side: ARM and the SAS -----------------------------------------------------

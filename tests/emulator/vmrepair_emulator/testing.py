@@ -16,6 +16,19 @@ from typing import Any, Iterator
 import requests
 
 EMULATOR_DIR = Path(__file__).resolve().parent.parent
+COLLECTION_ROOT = EMULATOR_DIR.parent.parent
+
+
+def collection_render_script() -> Any:
+    """The collection's _scripts.render_script, loaded from its file (the emulator tests do not put
+    ansible_collections on sys.path): the scripts exactly as the modules send them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vmrepair_collection_scripts",
+                                                  COLLECTION_ROOT / "plugins" / "module_utils" / "_scripts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.render_script
 
 
 class ControlClient:

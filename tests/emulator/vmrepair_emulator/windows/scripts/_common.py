@@ -65,6 +65,30 @@ def volume_for(machine: Machine, path: str) -> Iterator[tuple[ReadableVolume, st
         volume.close()
 
 
+@contextmanager
+def regular_file(machine: Machine, path: str) -> Iterator[tuple[ReadableVolume, str, Any]]:
+    """(volume, path inside it, FileInfo) of an existing file, else the error PowerShell would give."""
+    with volume_for(machine, path) as (volume, inner):
+        if not volume.exists(inner):
+            raise not_found(path)
+        info = volume.stat(inner)
+        if info.is_dir:
+            raise ScriptError(f"'{windows_path(path)}' is a directory, not a file.")
+        yield volume, inner, info
+
+
+def read_full(stream: Any, size: int) -> bytes:
+    """`size` bytes, or fewer only at the end of the stream (a read may return less than asked)."""
+    parts, left = [], size
+    while left > 0:
+        data = stream.read(left)
+        if not data:
+            break
+        parts.append(data)
+        left -= len(data)
+    return b"".join(parts)
+
+
 def windows_path(path: str) -> str:
     """How PowerShell prints a path it was given (backslashes; the case as typed)."""
     return path.replace("/", "\\")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from ..machine import Machine
-from ._common import ScriptError, ScriptRun, json_line, not_found, str_param, volume_for, windows_path
+from ._common import ScriptRun, json_line, regular_file, str_param, windows_path
 
 NAME = "hash_file"
 VERSION = 1
@@ -15,12 +15,7 @@ _READ = 1 << 20
 
 def run(machine: Machine, params: dict | None) -> ScriptRun:
     path = str_param(params, "path")
-    with volume_for(machine, path) as (volume, inner):
-        if not volume.exists(inner):
-            raise not_found(path)
-        info = volume.stat(inner)
-        if info.is_dir:
-            raise ScriptError(f"'{windows_path(path)}' is a directory, not a file.")
+    with regular_file(machine, path) as (volume, inner, info):
         digest = hashlib.sha256()
         with volume.open(inner) as stream:
             while chunk := stream.read(_READ):

@@ -9,7 +9,7 @@ import hashlib
 import zlib
 
 from ..machine import Machine, count_read, take_corruption
-from ._common import ScriptError, ScriptRun, int_param, not_found, param, str_param, volume_for, windows_path
+from ._common import ScriptError, ScriptRun, int_param, param, read_full, regular_file, str_param
 
 NAME = "read_file_chunks"
 VERSION = 1
@@ -30,16 +30,12 @@ def run(machine: Machine, params: dict | None) -> ScriptRun:
     if compression not in COMPRESSIONS:
         raise ScriptError(f"compression must be 'none' or 'deflate', not '{compression}'.")
 
-    with volume_for(machine, path) as (volume, inner):
-        if not volume.exists(inner):
-            raise not_found(path)
-        if volume.stat(inner).is_dir:
-            raise ScriptError(f"'{windows_path(path)}' is a directory, not a file.")
+    with regular_file(machine, path) as (volume, inner, _info):
         with volume.open(inner) as stream:
             stream.seek(offset)
             position, end, sent = offset, offset + length, 0
             while position < end:
-                chunk = _read_full(stream, min(chunk_size, end - position))
+                chunk = read_full(stream, min(chunk_size, end - position))
                 if not chunk:
                     break
                 count_read(machine, path, len(chunk))
@@ -56,16 +52,6 @@ def run(machine: Machine, params: dict | None) -> ScriptRun:
     yield "stdout", f"END {sent}\n".encode("ascii")
     return 0
 
-
-def _read_full(stream, size: int) -> bytes:
-    parts, left = [], size
-    while left > 0:
-        data = stream.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return b"".join(parts)
 
 
 def _deflate(data: bytes) -> bytes:

@@ -25,7 +25,8 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from ..machine import Machine, count_read
-from ._common import ScriptError, ScriptRun, int_param, json_line, not_found, param, str_param, volume_for, windows_path
+from ._common import (ScriptError, ScriptRun, int_param, json_line, param, read_full, regular_file, str_param,
+                      windows_path)
 
 NAME = "upload_to_blob"
 VERSION = 1
@@ -70,12 +71,7 @@ def run(machine: Machine, params: dict | None) -> ScriptRun:
     target = parse_blob_url(blob_url)
 
     started = time.monotonic()
-    with volume_for(machine, path) as (volume, inner):
-        if not volume.exists(inner):
-            raise not_found(path)
-        info = volume.stat(inner)
-        if info.is_dir:
-            raise ScriptError(f"'{windows_path(path)}' is a directory, not a file.")
+    with regular_file(machine, path) as (volume, inner, info):
         blocks = block_count(info.size, block_size)
         with volume.open(inner) as stream:
             uploader = _Uploader(target, parallel, _verify(machine))
@@ -154,7 +150,7 @@ class _Uploader:
             if len(in_flight) >= self.parallel:
                 in_flight = self._reap(in_flight, FIRST_COMPLETED)
             want = min(block_size, size - index * block_size)
-            data = _read_full(stream, want)
+            data = read_full(stream, want)
             if len(data) != want:
                 raise UploadError(f"'{windows_path(path)}' ended at {index * block_size + len(data)} bytes while "
                                   "being read.")
@@ -238,13 +234,3 @@ def _reason(exc: Exception) -> str:
     # requests puts the URL (with its SAS) into some messages; Target.redact strips it afterwards.
     return f"{type(exc).__name__}: {exc}"
 
-
-def _read_full(stream: BinaryIO, size: int) -> bytes:
-    parts, left = [], size
-    while left > 0:
-        data = stream.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return b"".join(parts)
