@@ -10,7 +10,6 @@ import hashlib
 import json
 import random
 import zlib
-from pathlib import Path
 
 import pytest
 import winrm

@@ -53,7 +53,6 @@ def run(machine: Machine, params: dict | None) -> ScriptRun:
     return 0
 
 
-
 def _deflate(data: bytes) -> bytes:
     """Raw RFC 1951 deflate, what System.IO.Compression.DeflateStream writes (no zlib header)."""
     compressor = zlib.compressobj(level=1, wbits=-15)

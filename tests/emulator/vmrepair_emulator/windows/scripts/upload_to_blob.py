@@ -233,4 +233,3 @@ def _error_code(response: requests.Response) -> str:
 def _reason(exc: Exception) -> str:
     # requests puts the URL (with its SAS) into some messages; Target.redact strips it afterwards.
     return f"{type(exc).__name__}: {exc}"
-
