@@ -23,10 +23,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Debian packages the emulator needs (bindep.txt): NTFS images and VHDs.
-.cache/system-deps:
-	@if ! command -v mkntfs >/dev/null || ! command -v qemu-img >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ntfs-3g qemu-utils; \
+# Debian packages (bindep.txt): OCR of boot screenshots (tesseract, the collection's own need),
+# NTFS images and VHDs for the emulator, Chromium and its driver for the report browser test.
+SYSTEM_COMMANDS := mkntfs qemu-img tesseract chromium chromedriver
+SYSTEM_PACKAGES := ntfs-3g qemu-utils tesseract-ocr chromium chromium-driver
+.cache/system-deps: bindep.txt
+	@missing=0; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
 	fi
 	@mkdir -p .cache && touch $@
 
