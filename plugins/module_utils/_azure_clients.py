@@ -144,11 +144,12 @@ class AzureClients:
                 return None
             raise error from None
 
-    def close(self) -> None:
+    def close(self, credential: bool = True) -> None:
+        """Close the clients, and the credential unless other AzureClients share it."""
         for client in self._cache.values():
             client.close()
         self._cache.clear()
-        close = getattr(self.credential, "close", None)
+        close = getattr(self.credential, "close", None) if credential else None
         if close:
             close()
 

@@ -1,15 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the vmrepair.azure collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Triage of one VM: its state, its boot diagnostics, and the stop code in its serial log.
+"""Triage of one VM: its state, its boot diagnostics, and its stop code.
 
-retrieveBootDiagnosticsData hands out SAS URLs for the screenshot and the serial log. A SAS
+The stop code comes from the serial log's EMS record (certain) or, when there is none, from OCR of
+the screenshot (never certain). retrieveBootDiagnosticsData hands out SAS URLs for both. A SAS
 query string is a bearer secret: it is used for the download and never returned, logged or put
-in an error message.
+in an error message. What cannot be read (no blob yet, an expired SAS, garbage) becomes a reason
+in the result, never an exception and never a guessed stop code.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._rest_json import dig as _dig
@@ -25,7 +29,9 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors impor
     translate_azure_error,
 )
 from ansible_collections.vmrepair.azure.plugins.module_utils._local_files import save_file
+from ansible_collections.vmrepair.azure.plugins.module_utils._screen_ocr import read_screenshot, to_png
 from ansible_collections.vmrepair.azure.plugins.module_utils._serial_log import parse_serial_log
+from ansible_collections.vmrepair.azure.plugins.module_utils._triage_verdict import decide, next_steps
 
 try:
     import requests
@@ -34,6 +40,11 @@ except ImportError:  # reported by the module base through missing_required_lib
 
 STOP_CODE_SOURCE = "serial_log_ems"
 DOWNLOAD_TIMEOUT = 120  # seconds, per request (connect and each read)
+OCR_CHOICES = ("auto", "always", "never")
+THUMBNAIL_WIDTH = 240  # pixels: small enough for a fleet report of hundreds of VMs
+# Azure returns the console screenshot at the VM's console resolution; a few MB bounds any real one.
+MAX_SCREENSHOT_BYTES = 16 * 1024 * 1024
+MAX_SERIAL_LOG_BYTES = 64 * 1024 * 1024
 
 
 def instance_view_state(vm: dict[str, Any], prefix: str) -> str | None:
@@ -72,10 +83,12 @@ def summarize_vm(vm: dict[str, Any], os_disk: dict[str, Any] | None) -> dict[str
     hyper_v_generation = _dig(os_disk, "properties", "hyperVGeneration") if os_disk else None
     if not hyper_v_generation:
         hyper_v_generation = _dig(properties, "instanceView", "hyperVGeneration")
+    parts = parse_resource_id(vm.get("id") or "")
     return {
         "id": vm.get("id"),
         "name": vm.get("name"),
-        "resource_group": parse_resource_id(vm.get("id") or "")["resource_group"] or None,
+        "resource_group": parts["resource_group"] or None,
+        "subscription_id": parts["subscription"] or None,
         "location": vm.get("location"),
         "os_type": _dig(properties, "storageProfile", "osDisk", "osType"),
         "power_state": instance_view_state(vm, "PowerState"),
@@ -90,36 +103,188 @@ def summarize_vm(vm: dict[str, Any], os_disk: dict[str, Any] | None) -> dict[str
 
 def stop_code_from_serial_log(text: str | bytes | None) -> tuple[dict[str, Any] | None, dict[str, Any], str | None]:
     """(stop_code, machine_info, reason) from the serial log's EMS BLUESCREEN record."""
+    reading = read_serial_log(text)
+    return reading["stop_code"], reading["machine_info"], reading["reason"]
+
+
+def read_serial_log(text: str | bytes | None) -> dict[str, Any]:
+    """{stop_code, machine_info, reason, records, booted_since} from a serial log's EMS record."""
     if not text:
-        return None, {}, "the serial log is empty: the VM has written nothing to its serial port yet"
+        return {"stop_code": None, "machine_info": {}, "records": 0, "booted_since": False,
+                "reason": "the serial log is empty: the VM has written nothing to its serial port yet"}
     parsed = parse_serial_log(text)
-    if not parsed.get("stop_code"):
-        return None, parsed.get("machine_info") or {}, parsed.get("reason")
-    stop_code = {
-        "code": parsed["stop_code"],
-        "name": parsed.get("stop_code_name"),
-        "source": STOP_CODE_SOURCE,
-        "confidence": "certain",
-    }
-    return stop_code, parsed.get("machine_info") or {}, None
+    reading = {"stop_code": None, "machine_info": parsed.get("machine_info") or {}, "reason": parsed.get("reason"),
+               "records": parsed["record_count"], "booted_since": parsed["booted_since"]}
+    if parsed.get("stop_code"):
+        reading["stop_code"] = {
+            "code": parsed["stop_code"],
+            "name": parsed.get("stop_code_name"),
+            "source": STOP_CODE_SOURCE,
+            "confidence": "certain",
+        }
+        reading["reason"] = None
+    return reading
+
+
+def fetch_blob(url: str, what: str, session: Any = None, limit: int = MAX_SCREENSHOT_BYTES) -> tuple[bytes | None, str | None]:
+    """(content, None), or (None, why not) for a blob that is missing, refused or too large.
+
+    Errors never show the SAS: only the URL without its query string."""
+    safe_url = redact_url(url)
+    getter = session or requests
+    try:
+        response = getter.get(url, timeout=DOWNLOAD_TIMEOUT, stream=True)
+    except requests.RequestException as exc:
+        text = scrub(str(exc)).replace(url, safe_url)
+        return None, f"the {what} could not be downloaded from {safe_url}: {text}"
+    with response:
+        code = response.headers.get("x-ms-error-code") or response.reason
+        if response.status_code == 404:
+            return None, f"there is no {what} yet (the VM has not written one)"
+        if response.status_code in (401, 403):
+            return None, (f"the {what} download was refused (HTTP {response.status_code} {code}): the SAS link has "
+                          "expired or is not valid; re-run to get a fresh one")
+        if response.status_code >= 400:
+            return None, f"the {what} could not be downloaded from {safe_url}: HTTP {response.status_code} {code}"
+        content = bytearray()
+        for block in response.iter_content(1 << 16):
+            content += block
+            if len(content) > limit:
+                return None, f"the {what} is larger than {limit} bytes: not a boot-diagnostics {what}"
+    return bytes(content), None
 
 
 def download(url: str, what: str) -> bytes | None:
-    """GET a SAS URL; None when the blob does not exist (yet). Errors never show the SAS."""
-    safe_url = redact_url(url)
+    """GET a SAS URL; None when the blob does not exist (yet); AzureOperationError otherwise."""
+    content, reason = fetch_blob(url, what)
+    if content is None and reason and not reason.startswith("there is no"):
+        raise AzureOperationError(reason[0].upper() + reason[1:])
+    return content
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _evidence(data: bytes | None, reason: str | None) -> dict[str, Any]:
+    if data is None:
+        return {"available": False, "size": None, "sha256": None, "reason": reason}
+    return {"available": True, "size": len(data), "sha256": _digest(data), "reason": reason}
+
+
+def _screen_summary(reading: dict[str, Any]) -> dict[str, Any]:
+    image = reading.get("image") or {}
+    return {"kind": reading.get("screen"), "status_code": reading.get("status_code"), "text": reading.get("text"),
+            "width": image.get("width"), "height": image.get("height"), "ocr": reading.get("ocr")}
+
+
+def retrieve_urls(clients: AzureClients, resource_group: str, vm_name: str, sas_expiry_minutes: int,
+                  **kwargs: Any) -> tuple[str | None, str | None]:
+    """(screenshot URL, serial log URL) from retrieveBootDiagnosticsData; Azure errors translated."""
     try:
-        response = requests.get(url, timeout=DOWNLOAD_TIMEOUT)
-    except requests.RequestException as exc:
-        text = scrub(str(exc)).replace(url, safe_url)
-        raise AzureOperationError(f"Could not download the {what} from {safe_url}: {text}") from None
-    if response.status_code == 404:
-        return None
-    if response.status_code >= 400:
-        raise AzureOperationError(
-            f"Could not download the {what} from {safe_url}: HTTP {response.status_code} "
-            f"{response.headers.get('x-ms-error-code') or response.reason}"
+        uris = clients.compute.virtual_machines.retrieve_boot_diagnostics_data(
+            resource_group, vm_name, sas_uri_expiration_time_in_minutes=sas_expiry_minutes, **kwargs
         )
-    return response.content
+    except Exception as exc:  # pylint: disable=broad-except  # translated
+        raise translate_azure_error(
+            exc, action=f"retrieve boot diagnostics data of '{vm_name}'", secrets=clients.secrets
+        ) from None
+    return getattr(uris, "console_screenshot_blob_uri", None), getattr(uris, "serial_console_log_blob_uri", None)
+
+
+@dataclass
+class TriageOutcome:
+    """The triage summary of one VM; the downloaded blobs ride along for saving, never returned."""
+
+    summary: dict[str, Any]
+    serial_log: bytes | None = None
+    screenshot: bytes | None = None
+
+
+def triage_vm(
+    clients: AzureClients,
+    vm: dict[str, Any],
+    os_disk: dict[str, Any] | None = None,
+    sas_expiry_minutes: int = 10,
+    ocr: str = "auto",
+    keep_screenshot: bool = False,
+    session: Any = None,
+    **retrieve_kwargs: Any,
+) -> TriageOutcome:
+    """Triage one VM given its REST JSON (with instance view). One ARM request at most
+    (retrieveBootDiagnosticsData), none for a non-Windows VM or with boot diagnostics off."""
+    summary = summarize_vm(vm, os_disk)
+    outcome = TriageOutcome(summary)
+    summary.update({"stop_code": None, "stop_code_reason": None, "machine_info": {}, "screen": None,
+                    "evidence": {"serial_log": _evidence(None, "not read"), "screenshot": _evidence(None, "not read")}})
+    if (summary.get("os_type") or "").lower() != "windows":
+        summary.update({"triage_status": "not_windows",
+                        "stop_code_reason": f"the VM runs {summary.get('os_type') or 'an unknown OS'}, not Windows"})
+        summary["next_steps"] = next_steps(summary)
+        return outcome
+    if not summary["boot_diagnostics"]["enabled"]:
+        reason = ("boot diagnostics are disabled on the VM: enable them (managed storage) to get the serial log "
+                  "and screenshot")
+        summary.update({"triage_status": "unknown", "stop_code_reason": reason})
+        summary["evidence"] = {"serial_log": _evidence(None, reason), "screenshot": _evidence(None, reason)}
+        summary["next_steps"] = next_steps(summary)
+        return outcome
+
+    screenshot_url, serial_url = retrieve_urls(clients, summary["resource_group"], summary["name"],
+                                               sas_expiry_minutes, **retrieve_kwargs)
+    serial_bytes, serial_failure = (fetch_blob(serial_url, "serial log", session, MAX_SERIAL_LOG_BYTES) if serial_url
+                                    else (None, "Azure returned no serial log link"))
+    serial = read_serial_log(serial_bytes) if serial_bytes is not None else {
+        "stop_code": None, "machine_info": {}, "records": 0, "booted_since": False, "reason": serial_failure}
+    summary["machine_info"] = serial["machine_info"]
+    summary["evidence"]["serial_log"] = dict(_evidence(serial_bytes, serial["reason"]), records=serial["records"],
+                                             booted_since=serial["booted_since"])
+    outcome.serial_log = serial_bytes
+
+    read_screen = ocr == "always" or (ocr == "auto" and (not serial["stop_code"] or serial["booted_since"]))
+    screen = None
+    if read_screen or keep_screenshot:
+        shot, shot_failure = (fetch_blob(screenshot_url, "screenshot", session) if screenshot_url
+                              else (None, "Azure returned no screenshot link"))
+        outcome.screenshot = shot
+        summary["evidence"]["screenshot"] = _evidence(shot, shot_failure)
+        if read_screen:
+            if shot is None:
+                screen = {"screen": None, "stop_code": None, "reason": shot_failure}
+            else:
+                screen = read_screenshot(shot)
+                summary["screen"] = _screen_summary(screen)
+                summary["evidence"]["screenshot"]["reason"] = screen.get("reason")
+    summary.update(decide(serial, screen))
+    summary["next_steps"] = next_steps(summary)
+    return outcome
+
+
+def _save_artifacts(outcome: TriageOutcome, vm_name: str, dests: dict[str, str | None],
+                    check_mode: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    files: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    if dests.get("serial_log"):
+        if outcome.serial_log is None:
+            warnings.append(f"Virtual machine '{vm_name}' has no serial log to save: {dests['serial_log']} was not "
+                            "written")
+        else:
+            files.append(dict(save_file(dests["serial_log"], outcome.serial_log, check_mode), kind="serial_log"))
+    wanted = [kind for kind in ("screenshot", "screenshot_png", "screenshot_thumbnail") if dests.get(kind)]
+    if wanted and outcome.screenshot is None:
+        warnings.append(f"Virtual machine '{vm_name}' has no screenshot to save: "
+                        f"{', '.join(str(dests[k]) for k in wanted)} not written")
+        return files, warnings
+    for kind in wanted:
+        data = outcome.screenshot
+        if kind != "screenshot":
+            try:
+                data = to_png(data, THUMBNAIL_WIDTH if kind == "screenshot_thumbnail" else None)
+            except ValueError as error:
+                warnings.append(f"Virtual machine '{vm_name}': {dests[kind]} not written: {error}")
+                continue
+        files.append(dict(save_file(dests[kind], data, check_mode), kind=kind))
+    return files, warnings
 
 
 def collect_boot_diagnostics(
@@ -130,57 +295,27 @@ def collect_boot_diagnostics(
     screenshot_dest: str | None = None,
     serial_log_dest: str | None = None,
     check_mode: bool = False,
+    screenshot_png_dest: str | None = None,
+    screenshot_thumbnail_dest: str | None = None,
+    ocr: str = "auto",
 ) -> dict[str, Any]:
     """Everything boot_diagnostics_info returns: {'vm': ..., 'files': [...], 'changed': bool}."""
     if not 1 <= sas_expiry_minutes <= 1440:
         raise AzureInputError("sas_expiry_minutes must be between 1 and 1440")
+    if ocr not in OCR_CHOICES:
+        raise AzureInputError(f"ocr must be one of {', '.join(OCR_CHOICES)}, not {ocr!r}")
     vm = clients.get_vm(resource_group, vm_name, instance_view=True)
     os_disk = None
     os_disk_id = _dig(vm, "properties", "storageProfile", "osDisk", "managedDisk", "id")
     if os_disk_id:
         os_disk = clients.get_by_id(os_disk_id, clients.compute.disks.get, "disk")
-    summary = summarize_vm(vm, os_disk)
-    summary.update({"stop_code": None, "stop_code_reason": None, "machine_info": {}})
-    files: list[dict[str, Any]] = []
-
-    if not summary["boot_diagnostics"]["enabled"]:
-        summary["stop_code_reason"] = (
-            "boot diagnostics are disabled on the VM: enable them (managed storage) to get the serial log "
-            "and screenshot"
-        )
-        return {"vm": summary, "files": files, "changed": False}
-
-    try:
-        uris = clients.compute.virtual_machines.retrieve_boot_diagnostics_data(
-            resource_group, vm_name, sas_uri_expiration_time_in_minutes=sas_expiry_minutes
-        )
-    except Exception as exc:  # pylint: disable=broad-except  # translated
-        raise translate_azure_error(
-            exc, action=f"retrieve boot diagnostics data of '{vm_name}'", secrets=clients.secrets
-        ) from None
-    serial_url = getattr(uris, "serial_console_log_blob_uri", None)
-    screenshot_url = getattr(uris, "console_screenshot_blob_uri", None)
-
-    warnings: list[str] = []
-    serial_log = download(serial_url, "serial log") if serial_url else None
-    if serial_log is None:
-        summary["stop_code_reason"] = "the serial log is not available yet (the VM has not written one)"
-        if serial_log_dest:
-            warnings.append(f"Virtual machine '{vm_name}' has no serial log yet: {serial_log_dest} was not written")
-    else:
-        stop_code, machine_info, reason = stop_code_from_serial_log(serial_log)
-        summary.update({"stop_code": stop_code, "machine_info": machine_info, "stop_code_reason": reason})
-        if serial_log_dest:
-            files.append(dict(save_file(serial_log_dest, serial_log, check_mode), kind="serial_log"))
-
-    if screenshot_dest:
-        screenshot = download(screenshot_url, "screenshot") if screenshot_url else None
-        if screenshot is None:
-            warnings.append(f"Virtual machine '{vm_name}' has no screenshot yet: {screenshot_dest} was not written")
-        else:
-            files.append(dict(save_file(screenshot_dest, screenshot, check_mode), kind="screenshot"))
-
-    result = {"vm": summary, "files": files, "changed": any(f["changed"] for f in files)}
+    dests = {"serial_log": serial_log_dest, "screenshot": screenshot_dest, "screenshot_png": screenshot_png_dest,
+             "screenshot_thumbnail": screenshot_thumbnail_dest}
+    keep_screenshot = any(dests[k] for k in ("screenshot", "screenshot_png", "screenshot_thumbnail"))
+    outcome = triage_vm(clients, vm, os_disk, sas_expiry_minutes=sas_expiry_minutes, ocr=ocr,
+                        keep_screenshot=keep_screenshot)
+    files, warnings = _save_artifacts(outcome, vm_name, dests, check_mode)
+    result = {"vm": outcome.summary, "files": files, "changed": any(f["changed"] for f in files)}
     if warnings:
         result["warnings"] = warnings
     return result

@@ -34,6 +34,8 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._bugcheck import bu
 _INSTANCE_START = re.compile(r"<INSTANCE\s+CLASSNAME\s*=\s*\"BLUESCREEN\"\s*>", re.IGNORECASE)
 _ANY_INSTANCE_START = re.compile(r"<INSTANCE[\s>]", re.IGNORECASE)
 _INSTANCE_END = re.compile(r"</INSTANCE\s*>", re.IGNORECASE)
+# SAC's first line at every boot: after a BLUESCREEN record it means Windows has started again since.
+_BOOT_BANNER = re.compile(r"SAC started and initialized", re.IGNORECASE)
 # Stop codes are 32-bit; SAC prints them as "0x..." in double quotes.
 _STOP_CODE = re.compile(r"^0x([0-9A-Fa-f]{1,8})$")
 # machine-info child -> result key. SAC writes <os-build-number>; <os-build> is accepted too.
@@ -120,7 +122,8 @@ def parse_serial_log(log: str | bytes) -> dict[str, t.Any]:
     unusable, or there is none, ``stop_code`` is None and ``reason`` says why; an older record is
     never substituted for it (``records`` lists them all).
     """
-    records = find_bluescreen_records(log)
+    text = _text(log)
+    records = find_bluescreen_records(text)
     result: dict[str, t.Any] = {
         "record_count": len(records),
         "stop_code": None,
@@ -128,11 +131,14 @@ def parse_serial_log(log: str | bytes) -> dict[str, t.Any]:
         "machine_info": {},
         "reason": NO_RECORD_REASON,
         "records": [{"stop_code": r.stop_code, "reason": r.reason} for r in records],
+        "booted_since": False,
     }
     if not records:
         return result
     last = records[-1]
+    last_start = list(_INSTANCE_START.finditer(text))[-1].end()
     result.update({
+        "booted_since": _BOOT_BANNER.search(text, last_start) is not None,
         "stop_code": last.stop_code,
         "stop_code_name": bugcheck_name(last.stop_code) if last.stop_code else None,
         "machine_info": last.machine_info,

@@ -14,9 +14,15 @@ description:
     OS disk and its Hyper-V generation, boot-diagnostics settings).
   - When boot diagnostics are on, asks Azure for SAS links to the serial log and screenshot
     (C(retrieveBootDiagnosticsData)), downloads the serial log and finds the stop code in its
-    EMS C(<INSTANCE CLASSNAME="BLUESCREEN">) record.
-  - Optionally saves the serial log and the screenshot on the controller; C(changed) is true only when
-    such a file is written. Azure itself is only read.
+    EMS C(<INSTANCE CLASSNAME="BLUESCREEN">) record (confidence C(certain)).
+  - When the serial log has no such record (EMS off), reads the stop code from the screenshot with
+    tesseract OCR (confidence C(high) or C(low), never C(certain)): the C(search online later for this
+    error) line or the C(Stop code) line of the stop screen.
+  - What cannot be read (no screenshot yet, an expired SAS link, a screen that is not a stop screen, a
+    garbled serial log) is said in RV(vm.stop_code_reason); the module fails only when Azure refuses the
+    VM itself (not found, no access).
+  - Optionally saves the serial log, the screenshot and PNG copies of it on the controller; C(changed) is
+    true only when such a file is written. Azure itself is only read.
   - The SAS links are secrets and are never returned or logged.
 author:
   - vmrepair.azure maintainers (!UNKNOWN)
@@ -50,10 +56,31 @@ options:
       - Path on the controller to save the serial log to.
       - Its directory must exist. The file is rewritten only when its content differs.
     type: path
+  screenshot_png_dest:
+    description:
+      - Path on the controller to save a PNG copy of the screenshot to (for reports; lossless, far smaller).
+      - Its directory must exist. The file is rewritten only when its content differs.
+    type: path
+  screenshot_thumbnail_dest:
+    description:
+      - Path on the controller to save a 240 pixels wide PNG thumbnail of the screenshot to (fleet reports).
+    type: path
   sas_expiry_minutes:
     description: How long the SAS links Azure hands out stay valid, 1 to 1440 minutes.
     type: int
     default: 10
+  ocr:
+    description:
+      - When to read the screenshot with OCR.
+      - V(auto) reads it when the serial log gives no stop code, or when the VM booted again after the
+        serial log's last stop (to tell whether it is at a stop screen now).
+      - V(always) reads it every time (the EMS code stands when both disagree; the disagreement is said).
+      - V(never) trusts the serial log alone.
+    type: str
+    default: auto
+    choices: [auto, always, never]
+requirements:
+  - pillow and pytesseract, with the tesseract program (Debian C(tesseract-ocr), RPM C(tesseract)), for OCR
 """
 
 EXAMPLES = r"""
@@ -141,9 +168,13 @@ vm:
         storage:
           description: C(managed) (Azure's storage) or C(custom) (a storage account of yours); null when off.
           type: str
+    subscription_id:
+      description: Subscription.
+      type: str
     stop_code:
       description:
-        - The stop code from the serial log's EMS BLUESCREEN record; null when there is none (see RV(vm.stop_code_reason)).
+        - The stop code, from the serial log's EMS BLUESCREEN record or from OCR of the screenshot;
+          null when neither gives one (see RV(vm.stop_code_reason)).
       type: dict
       contains:
         code:
@@ -155,16 +186,65 @@ vm:
           type: str
           sample: STATUS_SYSTEM_PROCESS_TERMINATED
         source:
-          description: Where the code was read.
+          description: Where the code was read, C(serial_log_ems) or C(screenshot_ocr).
           type: str
           sample: serial_log_ems
         confidence:
-          description: How sure the reading is.
+          description:
+            - How sure the reading is. C(certain) only from the EMS record; OCR gives C(high) (read cleanly, a
+              known code) or C(low) (read with corrections: confirm it on the screenshot).
           type: str
           sample: certain
+        read_as:
+          description: The text OCR read (OCR only).
+          type: str
     stop_code_reason:
-      description: Why RV(vm.stop_code) is null (boot diagnostics off, no EMS record, empty log ...); null otherwise.
+      description:
+        - Why RV(vm.stop_code) is null or uncertain (boot diagnostics off, no EMS record, no screenshot yet, an
+          expired SAS link, not a stop screen ...); null when there is nothing to add.
       type: str
+    triage_status:
+      description:
+        - C(stop_screen) (a sure stop code), C(stop_screen_uncertain) (a stop screen whose code is unsure or
+          unreadable), C(no_stop_screen), C(unknown) (nothing to tell by) or C(not_windows).
+      type: str
+      sample: stop_screen
+    screen:
+      description: What OCR saw on the screenshot; null when it was not read.
+      type: dict
+      contains:
+        kind:
+          description: C(stop), C(boot_manager), C(other), C(blank) or C(unreadable).
+          type: str
+        status_code:
+          description: The status of a Windows Boot Manager error screen.
+          type: str
+        text:
+          description: The text read (at most 2000 characters).
+          type: str
+        width:
+          description: Width of the screenshot in pixels.
+          type: int
+        height:
+          description: Height of the screenshot in pixels.
+          type: int
+        ocr:
+          description: OCR engine and seconds taken.
+          type: dict
+    evidence:
+      description: What was downloaded, with sizes and SHA-256, or why not.
+      type: dict
+      contains:
+        serial_log:
+          description: C(available), C(size), C(sha256), C(records) (BLUESCREEN records), C(booted_since), C(reason).
+          type: dict
+        screenshot:
+          description: C(available), C(size), C(sha256), C(reason).
+          type: dict
+    next_steps:
+      description: What to do next, with the exact commands.
+      type: list
+      elements: str
     machine_info:
       description: The record's C(machine-info) (name, guid, processor_architecture, os_version, os_build, os_product ...).
       type: dict
@@ -176,7 +256,7 @@ files:
   elements: dict
   contains:
     kind:
-      description: C(serial_log) or C(screenshot).
+      description: C(serial_log), C(screenshot), C(screenshot_png) or C(screenshot_thumbnail).
       type: str
     path:
       description: Absolute path.
@@ -205,6 +285,9 @@ def triage(module: AzureModule) -> dict:
         sas_expiry_minutes=params["sas_expiry_minutes"],
         screenshot_dest=params["screenshot_dest"],
         serial_log_dest=params["serial_log_dest"],
+        screenshot_png_dest=params["screenshot_png_dest"],
+        screenshot_thumbnail_dest=params["screenshot_thumbnail_dest"],
+        ocr=params["ocr"],
         check_mode=module.check_mode,
     )
 
@@ -216,7 +299,10 @@ def main() -> None:
             "vm_name": {"type": "str", "required": True},
             "screenshot_dest": {"type": "path"},
             "serial_log_dest": {"type": "path"},
+            "screenshot_png_dest": {"type": "path"},
+            "screenshot_thumbnail_dest": {"type": "path"},
             "sas_expiry_minutes": {"type": "int", "default": 10},
+            "ocr": {"type": "str", "default": "auto", "choices": ["auto", "always", "never"]},
         },
     )
     module.run(triage)
