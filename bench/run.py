@@ -9,6 +9,9 @@ the same operations run one after another on the same emulator in the same run
 (bench/inprocess_repair.py), measured the same way, and the module's own order run the same
 way, so that Ansible's share of `seconds` shows.
 
+triage: the broken_vms inventory plugin over the 500-VM fleet scenario with ARM throttling on
+(bench/triage_bench.py), and OCR accuracy (bench/ocr_bench.py).
+
 collect_dump: the whole procedure (ansible-playbook vmrepair.azure.collect_dump) against the
 emulator at the scenario's latency scale; wall time of the run, the transfer's own timing and
 throughput, and a plain HTTPS download of the same number of bytes from the same emulator host
@@ -160,7 +163,14 @@ def bench_transfer() -> dict:
     return run()
 
 
-BENCHMARKS = {"collect_dump": bench_collect_dump, "repair_vm": bench_repair_vm, "transfer": bench_transfer}
+def bench_triage() -> dict:
+    from triage_bench import bench_triage as run
+
+    return run()
+
+
+BENCHMARKS = {"collect_dump": bench_collect_dump, "repair_vm": bench_repair_vm, "transfer": bench_transfer,
+              "triage": bench_triage}
 
 
 def main() -> int:

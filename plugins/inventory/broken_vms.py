@@ -251,7 +251,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
-        self.inventory.set_variable("all", "vmrepair_fleet_summary", wrap_var(fleet["summary"]))
+        self.inventory.set_variable("all", "vmrepair_fleet_summary", _never_templated(fleet["summary"]))
 
 
 def host_variables(vm: dict[str, Any]) -> dict[str, Any]:
@@ -264,7 +264,19 @@ def host_variables(vm: dict[str, Any]) -> dict[str, Any]:
         "vmrepair_stop_code_source": stop_code.get("source"),
         "vmrepair_stop_code_confidence": stop_code.get("confidence"),
     })
-    return {key: wrap_var(value) for key, value in hostvars.items()}
+    return {key: _never_templated(value) for key, value in hostvars.items()}
+
+
+def _never_templated(value: Any) -> Any:
+    """Mark text that holds Jinja delimiters unsafe (ansible-core < 2.19 would template it); other text stays
+    plain, so that `ansible-inventory --list` (and AWX, which imports it) sees plain values."""
+    if isinstance(value, str):
+        return wrap_var(value) if any(mark in value for mark in ("{{", "{%", "{#")) else value
+    if isinstance(value, dict):
+        return {key: _never_templated(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_never_templated(item) for item in value]
+    return value
 
 
 def stop_code_group(vm: dict[str, Any]) -> str | None:

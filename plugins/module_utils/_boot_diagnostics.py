@@ -110,11 +110,14 @@ def stop_code_from_serial_log(text: str | bytes | None) -> tuple[dict[str, Any] 
 def read_serial_log(text: str | bytes | None) -> dict[str, Any]:
     """{stop_code, machine_info, reason, records, booted_since} from a serial log's EMS record."""
     if not text:
-        return {"stop_code": None, "machine_info": {}, "records": 0, "booted_since": False,
+        return {"stop_code": None, "machine_info": {}, "records": 0, "booted_since": False, "ems": False,
                 "reason": "the serial log is empty: the VM has written nothing to its serial port yet"}
     parsed = parse_serial_log(text)
     reading = {"stop_code": None, "machine_info": parsed.get("machine_info") or {}, "reason": parsed.get("reason"),
-               "records": parsed["record_count"], "booted_since": parsed["booted_since"]}
+               "records": parsed["record_count"], "booted_since": parsed["booted_since"], "ems": parsed["ems"]}
+    if parsed["ems"] and not parsed["record_count"]:
+        reading["reason"] = ("EMS is on (the serial log shows SAC starting) and Windows recorded no stop since it "
+                             "booted")
     if parsed.get("stop_code"):
         reading["stop_code"] = {
             "code": parsed["stop_code"],
@@ -235,13 +238,17 @@ def triage_vm(
     serial_bytes, serial_failure = (fetch_blob(serial_url, "serial log", session, MAX_SERIAL_LOG_BYTES) if serial_url
                                     else (None, "Azure returned no serial log link"))
     serial = read_serial_log(serial_bytes) if serial_bytes is not None else {
-        "stop_code": None, "machine_info": {}, "records": 0, "booted_since": False, "reason": serial_failure}
+        "stop_code": None, "machine_info": {}, "records": 0, "booted_since": False, "ems": False,
+        "reason": serial_failure}
     summary["machine_info"] = serial["machine_info"]
     summary["evidence"]["serial_log"] = dict(_evidence(serial_bytes, serial["reason"]), records=serial["records"],
                                              booted_since=serial["booted_since"])
     outcome.serial_log = serial_bytes
 
-    read_screen = ocr == "always" or (ocr == "auto" and (not serial["stop_code"] or serial["booted_since"]))
+    # OCR costs about a CPU second: in auto mode only where the serial log cannot tell, i.e. not when EMS
+    # recorded the stop, nor when EMS is on and recorded none (Windows would have written one).
+    serial_tells = bool(serial["stop_code"]) or (serial["ems"] and not serial["records"])
+    read_screen = ocr == "always" or (ocr == "auto" and (not serial_tells or serial["booted_since"]))
     screen = None
     if read_screen or keep_screenshot:
         shot, shot_failure = (fetch_blob(screenshot_url, "screenshot", session) if screenshot_url

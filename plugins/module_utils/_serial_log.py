@@ -132,6 +132,8 @@ def parse_serial_log(log: str | bytes) -> dict[str, t.Any]:
         "reason": NO_RECORD_REASON,
         "records": [{"stop_code": r.stop_code, "reason": r.reason} for r in records],
         "booted_since": False,
+        # The SAC banner means EMS is on: Windows would have written a record had it stopped since.
+        "ems": _BOOT_BANNER.search(text) is not None,
     }
     if not records:
         return result

@@ -28,7 +28,8 @@ PROCEDURE_STOP_CODE = "0xC000021A"
 def decide(serial: dict[str, Any] | None, screen: dict[str, Any] | None) -> dict[str, Any]:
     """{stop_code, stop_code_reason, triage_status} from a serial-log reading and a screen reading.
 
-    serial: {stop_code: {...}|None, reason: str|None, booted_since: bool} or None (not read).
+    serial: {stop_code: {...}|None, reason: str|None, records: int, booted_since: bool, ems: bool} or None
+            (not read); `ems` says the log shows SAC starting, so a stop would have left a record.
     screen: read_screenshot()'s result, or None (not read).
     """
     ems = (serial or {}).get("stop_code")
@@ -57,6 +58,8 @@ def decide(serial: dict[str, Any] | None, screen: dict[str, Any] | None) -> dict
         reasons.insert(0, screen["reason"])
     status = {"stop": "stop_screen_uncertain", "other": "no_stop_screen", "boot_manager": "no_stop_screen"}.get(
         kind or "", "unknown")
+    if screen is None and (serial or {}).get("ems") and not (serial or {}).get("records"):
+        status = "no_stop_screen"  # EMS on and no record: Windows has not stopped since it booted
     return {"stop_code": None, "stop_code_reason": "; ".join(reasons) or "nothing to read the stop code from",
             "triage_status": status}
 

@@ -101,3 +101,8 @@ def test_next_steps_quote_names_for_the_shell():
 ])
 def test_next_steps_per_status(vm, expected):
     assert expected in " ".join(next_steps(vm))
+
+
+def test_ems_on_without_a_record_means_no_stop_since_boot():
+    verdict = decide({"stop_code": None, "reason": "EMS is on", "records": 0, "ems": True}, None)
+    assert verdict["triage_status"] == "no_stop_screen" and verdict["stop_code"] is None
