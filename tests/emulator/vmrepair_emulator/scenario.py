@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import random
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +32,19 @@ _STORAGE_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 # Redundancy kept within one region: the emulator models no geo-replication (no secondary region).
 STORAGE_SKUS = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "Premium_ZRS")
 STORAGE_KINDS = ("StorageV2", "Storage", "BlobStorage", "BlockBlobStorage")
+# Boot-diagnostics variants of a VM's console (README "virtual_machines[]"): what its screenshot and
+# serial log blobs hold. "auto" is what the VM's state implies (stop screen / lock screen, EMS record).
+SCREENSHOTS = ("auto", "stop", "lock", "boot_manager", "blank", "none")
+SERIAL_LOGS = ("auto", "none", "empty", "garbage")
+SCREEN_STYLES = ("win8", "win10", "win11")
+SCREEN_SIZES = ((800, 600), (640, 480), (1024, 768))
+# Marketing name of each Windows Server build a fleet may mix (shown in the serial log's os-product).
+WINDOWS_PRODUCTS = {
+    "14393": "Windows Server 2016 Datacenter",
+    "17763": "Windows Server 2019 Datacenter",
+    "20348": "Windows Server 2022 Datacenter",
+    "26100": "Windows Server 2025 Datacenter",
+}
 
 
 class ScenarioError(ValueError):
@@ -56,6 +70,7 @@ class Scenario:
     sku_restrictions: list[dict[str, Any]] = field(default_factory=list)
     public_ip_pool: str | None = None
     storage_accounts: list[dict[str, Any]] = field(default_factory=list)
+    fleets: list[dict[str, Any]] = field(default_factory=list)  # as written; their VMs are in virtual_machines
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -356,7 +371,229 @@ def _vm(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
         "ems": (None, _bool),
         "tags": (dict, _tags),
         "os_disk": (_EMPTY_MAPPING, _os_disk),
+        "boot_diagnostics_storage_account": (None, _storage_name),
+        "screenshot": ("auto", _choice(*SCREENSHOTS)),
+        "serial_log": ("auto", _choice(*SERIAL_LOGS)),
+        "screen_style": (None, _choice(*SCREEN_STYLES)),
+        "screen_size": (SCREEN_SIZES[0], _screen_size),
     })
+
+
+def _screen_size(ctx: _Ctx, where: str, value: Any) -> tuple[int, int]:
+    """[width, height] (or "WxH"), one of the console sizes Azure's screenshots come in."""
+    if isinstance(value, str) and "x" in value:
+        value = value.lower().split("x", 1)
+    try:
+        size = (int(value[0]), int(value[1])) if isinstance(value, (list, tuple)) and len(value) == 2 else None
+    except (TypeError, ValueError):
+        size = None
+    if size not in SCREEN_SIZES:
+        sizes = ", ".join(f"[{w}, {h}]" for w, h in SCREEN_SIZES)
+        raise ctx.fail(where, f"{value!r} is not one of {sizes}")
+    return size
+
+
+# ---- fleets: many VMs generated from counts, reproducibly (README "fleets[]") ----------------
+
+
+def _count(ctx: _Ctx, where: str, value: Any) -> int:
+    return _number(0, integer=True)(ctx, where, value)
+
+
+def _weights(key_check: Check) -> Check:
+    """A mapping value -> weight (a number > 0): how a fleet's VMs are shared out among the values."""
+    def check(ctx: _Ctx, where: str, value: Any) -> dict[Any, float]:
+        if not isinstance(value, dict) or not value:
+            raise ctx.fail(where, "expected a non-empty mapping of value to weight")
+        weights: dict[Any, float] = {}
+        for key, weight in value.items():
+            here = f"{where}.{key}"
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+                raise ctx.fail(here, f"a weight must be a number > 0, got {weight!r}")
+            normalized = key_check(ctx, here, key)
+            if normalized in weights:
+                raise ctx.fail(here, f"{key!r} is listed twice")
+            weights[normalized] = weight
+        return weights
+
+    return check
+
+
+def _windows_build(ctx: _Ctx, where: str, value: Any) -> str:
+    return _choice(*WINDOWS_PRODUCTS)(ctx, where, _str(ctx, where, value))
+
+
+def _fleet_tag(ctx: _Ctx, where: str, value: Any) -> Any:
+    """A constant, a list of values (each VM draws one) or a mapping value -> weight (exact shares)."""
+    if isinstance(value, list):
+        if not value:
+            raise ctx.fail(where, "expected at least one value")
+        return [_str(ctx, f"{where}[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return _weights(_str)(ctx, where, value)
+    return _str(ctx, where, value)
+
+
+def _fleet_tags(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.fail(where, "expected a mapping of tag name to a value, a list of values or value weights")
+    return {str(name): _fleet_tag(ctx, f"{where}.{name}", v) for name, v in value.items()}
+
+
+_AMONG = ("any", "broken", "healthy", "windows", "linux")
+
+
+def _fleet_variant(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "count": (_REQUIRED, _number(1, integer=True)),
+        "among": ("any", _choice(*_AMONG)),
+        "screenshot": (None, _choice(*SCREENSHOTS)),
+        "serial_log": (None, _choice(*SERIAL_LOGS)),
+        "screen_style": (None, _choice(*SCREEN_STYLES)),
+        "screen_size": (None, _screen_size),
+    })
+
+
+def _fleet(ctx: _Ctx, where: str, value: Any) -> dict[str, Any]:
+    return _fields(ctx, where, value, {
+        "name_prefix": (_REQUIRED, _str),
+        "count": (_REQUIRED, _number(1, integer=True)),
+        "seed": (0, _count),
+        "resource_groups": (_REQUIRED, _list(_name)),
+        "subnets": (None, _list(_str)),
+        "location": (None, _str),
+        "size": ("Standard_D2s_v3", _str),
+        "os_builds": (lambda: {"20348": 1}, _weights(_windows_build)),
+        "linux": (0, _count),
+        "broken": (0, _count),
+        "stop_codes": (lambda: {"0xC000021A": 1}, _weights(_hexcode)),
+        "ems_off": (0, _count),
+        "boot_diagnostics": (_EMPTY_MAPPING, lambda c, w, v: _fields(c, w, v, {
+            "disabled": (0, _count), "custom": (0, _count), "storage_account": (None, _storage_name)})),
+        "power_states": (_EMPTY_MAPPING, lambda c, w, v: _fields(c, w, v, {
+            "stopped": (0, _count), "deallocated": (0, _count)})),
+        "tags": (dict, _fleet_tags),
+        "screen_styles": (None, _weights(_choice(*SCREEN_STYLES))),
+        "screen_sizes": (None, _weights(_screen_size)),
+        "variants": (list, _list(_fleet_variant)),
+    })
+
+
+def _shares(total: int, weights: dict[Any, float]) -> list[Any]:
+    """`total` values shared out by weight exactly (largest remainder; ties in the order given)."""
+    whole = sum(weights.values())
+    quotas = [(key, total * weight / whole) for key, weight in weights.items()]
+    counts = {key: int(quota) for key, quota in quotas}
+    left = total - sum(counts.values())
+    by_remainder = sorted(range(len(quotas)), key=lambda i: (-(quotas[i][1] - int(quotas[i][1])), i))
+    for i in by_remainder[:left]:
+        counts[quotas[i][0]] += 1
+    return [key for key, _ in quotas for _ in range(counts[key])]
+
+
+def _expand_fleet(ctx: _Ctx, where: str, fleet: dict[str, Any], groups: dict[str, dict[str, Any]],
+                  subnet_names: list[str], accounts: set[str]) -> list[dict[str, Any]]:
+    """The fleet's VMs as raw virtual_machines[] entries. The same fleet (and seed) always gives the same VMs."""
+    count = fleet["count"]
+    # A seed of our own (not Python's hash()), so a fleet is the same on every run and interpreter.
+    digest = hashlib.sha256(f"{fleet['seed']}/{fleet['name_prefix']}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+
+    def pick(pool: Any, wanted: int, key: str) -> set[int]:
+        members = sorted(pool)
+        if wanted > len(members):
+            raise ctx.fail(f"{where}.{key}", f"{wanted} VMs asked for, but only {len(members)} qualify")
+        return set(rng.sample(members, wanted))
+
+    for i, rg in enumerate(fleet["resource_groups"]):
+        if rg.lower() not in groups:
+            raise ctx.fail(f"{where}.resource_groups[{i}]", f"no resource group {rg!r} in resource_groups")
+    account = fleet["boot_diagnostics"]["storage_account"]
+    if account is not None and account not in accounts:
+        raise ctx.fail(f"{where}.boot_diagnostics.storage_account",
+                       f"no storage account {account!r} in storage_accounts")
+    subnets = fleet["subnets"] or subnet_names
+    if not subnets:
+        raise ctx.fail(f"{where}.subnets", "the scenario has no subnet for the fleet's NICs")
+    everyone = range(count)
+    linux = pick(everyone, fleet["linux"], "linux")
+    windows = [i for i in everyone if i not in linux]
+    broken = pick(windows, fleet["broken"], "broken")
+    codes = _shares(len(broken), fleet["stop_codes"])
+    rng.shuffle(codes)
+    stop_code = dict(zip(sorted(broken), codes))
+    ems_off = pick(broken, fleet["ems_off"], "ems_off")
+    builds = _shares(len(windows), fleet["os_builds"])
+    rng.shuffle(builds)
+    build = dict(zip(windows, builds))
+    bootdiag = fleet["boot_diagnostics"]
+    disabled = pick(everyone, bootdiag["disabled"], "boot_diagnostics.disabled")
+    custom = pick(set(everyone) - disabled, bootdiag["custom"], "boot_diagnostics.custom")
+    power = fleet["power_states"]
+    stopped = pick(everyone, power["stopped"], "power_states.stopped")
+    deallocated = pick(set(everyone) - stopped, power["deallocated"], "power_states.deallocated")
+    tags: dict[int, dict[str, str]] = {i: {} for i in everyone}
+    for tag, spec in fleet["tags"].items():
+        if isinstance(spec, str):
+            values = [spec] * count
+        elif isinstance(spec, list):
+            values = [rng.choice(spec) for _ in everyone]
+        else:
+            values = _shares(count, spec)
+            rng.shuffle(values)
+        for i, tag_value in zip(everyone, values):
+            tags[i][tag] = tag_value
+    styles: dict[int, str] = {}
+    if fleet["screen_styles"]:
+        shared = _shares(len(windows), fleet["screen_styles"])
+        rng.shuffle(shared)
+        styles = dict(zip(windows, shared))
+    sizes: dict[int, tuple[int, int]] = {}
+    if fleet["screen_sizes"]:
+        shared = _shares(count, fleet["screen_sizes"])
+        rng.shuffle(shared)
+        sizes = dict(zip(everyone, shared))
+
+    variant_of: dict[int, dict[str, Any]] = {}
+    members = {"any": set(everyone), "broken": broken, "healthy": set(windows) - broken, "windows": set(windows),
+               "linux": linux}
+    for k, variant in enumerate(fleet["variants"]):
+        pool = members[variant["among"]] - disabled - set(variant_of)
+        if variant["screenshot"] == "stop":
+            pool &= broken  # a stop screen needs a stop code
+        if variant["screenshot"] in ("lock", "boot_manager"):
+            pool -= linux  # Windows screens
+        for i in pick(pool, variant["count"], f"variants[{k}].count"):
+            variant_of[i] = variant
+
+    width = max(4, len(str(count)))
+    fleet_groups = fleet["resource_groups"]
+    vms = []
+    for i in everyone:
+        variant = variant_of.get(i, {})
+        vm: dict[str, Any] = {
+            "name": f"{fleet['name_prefix']}{i + 1:0{width}d}",
+            "resource_group": fleet_groups[i % len(fleet_groups)],
+            "location": fleet["location"],
+            "size": fleet["size"],
+            "os_type": "Linux" if i in linux else "Windows",
+            "power_state": "stopped" if i in stopped else "deallocated" if i in deallocated else "running",
+            "subnet": subnets[i % len(subnets)],
+            "boot_diagnostics": "disabled" if i in disabled else "custom" if i in custom else "managed",
+            "boot_diagnostics_storage_account": bootdiag["storage_account"] if i in custom else None,
+            "stop_code": stop_code.get(i),
+            "ems": False if i in linux or i in ems_off else True,
+            "tags": tags[i],
+            "screenshot": variant.get("screenshot") or "auto",
+            "serial_log": variant.get("serial_log") or "auto",
+            "screen_style": variant.get("screen_style") or styles.get(i),
+            "screen_size": list(variant.get("screen_size") or sizes.get(i) or SCREEN_SIZES[0]),
+        }
+        if i not in linux:
+            vm["os_build"] = build[i]
+            vm["product"] = WINDOWS_PRODUCTS[build[i]]
+        vms.append(vm)
+    return vms
 
 
 _TOP = {
@@ -373,6 +610,7 @@ _TOP = {
     "sku_restrictions": (list, _list(_sku_restriction)),
     "public_ip_pool": (None, _network),
     "storage_accounts": (list, _list(_storage_account)),
+    "fleets": (list, _list(_fleet)),
 }
 
 
@@ -434,9 +672,20 @@ def _fill_and_cross_check(ctx: _Ctx, top: dict[str, Any]) -> None:
                 raise ctx.fail(f"{where}.subnets[{j}].name", f"duplicate subnet {key!r}")
             subnets[key] = (vnet, subnet)
 
+    # Fleets become ordinary virtual_machines[] entries (marked with their fleet), checked as such below.
+    placed = [(f"virtual_machines[{i}]", vm) for i, vm in enumerate(top["virtual_machines"])]
+    subnet_names = [f"{v['name']}/{s['name']}" for v in top["virtual_networks"] for s in v["subnets"]]
+    for k, fleet in enumerate(top["fleets"]):
+        for raw in _expand_fleet(ctx, f"fleets[{k}]", fleet, groups, subnet_names, accounts):
+            where = f"fleets[{k}] ({raw['name']})"
+            vm = _vm(ctx, where, raw)
+            vm["fleet"] = fleet["name_prefix"]
+            placed.append((where, vm))
+            top["virtual_machines"].append(vm)
+
     names: set[tuple[str, str]] = set()
-    for i, vm in enumerate(top["virtual_machines"]):
-        where = f"virtual_machines[{i}]"
+    for where, vm in placed:
+        vm.setdefault("fleet", None)
         rg = groups.get(vm["resource_group"].lower())
         if rg is None:
             raise ctx.fail(f"{where}.resource_group", f"no resource group {vm['resource_group']!r} in resource_groups")
@@ -466,6 +715,7 @@ def _fill_and_cross_check(ctx: _Ctx, top: dict[str, Any]) -> None:
         vm["product"] = vm["product"] or ("Windows Server 2022 Datacenter" if windows else "Ubuntu Server 22.04 LTS")
         if vm["ems"] is None:
             vm["ems"] = windows  # Azure's Windows marketplace images ship with SAC/EMS on
+        _check_boot_diagnostics(ctx, where, vm, accounts)
         disk = vm["os_disk"]
         suffix = hashlib.sha1(f"{top['name']}/{vm['resource_group']}/{vm['name']}".encode()).hexdigest()[:32]
         disk["name"] = disk["name"] or f"{vm['name']}_OsDisk_1_{suffix}"
@@ -484,6 +734,22 @@ def _fill_and_cross_check(ctx: _Ctx, top: dict[str, Any]) -> None:
             raise ctx.fail(f"{where}.os_disk.volume_size_mb",
                            f"{disk['volume_size_mb']} MB cannot hold the {used_mb:.1f} MB of files asked for "
                            "(leave ~15% for NTFS metadata)")
+
+
+def _check_boot_diagnostics(ctx: _Ctx, where: str, vm: dict[str, Any], accounts: set[str]) -> None:
+    account = vm["boot_diagnostics_storage_account"]
+    if account is not None:
+        if vm["boot_diagnostics"] != "custom":
+            raise ctx.fail(f"{where}.boot_diagnostics_storage_account", "needs boot_diagnostics: custom")
+        if account not in accounts:
+            raise ctx.fail(f"{where}.boot_diagnostics_storage_account", f"no storage account {account!r} in "
+                                                                         "storage_accounts")
+    if vm["boot_diagnostics"] == "disabled" and (vm["screenshot"], vm["serial_log"]) != ("auto", "auto"):
+        raise ctx.fail(f"{where}.screenshot", "a VM with boot_diagnostics: disabled has no screenshot or serial log")
+    if vm["screenshot"] == "stop" and not vm["stop_code"]:
+        raise ctx.fail(f"{where}.screenshot", "a stop screen needs the VM's stop_code")
+    if vm["screenshot"] in ("stop", "lock", "boot_manager") and vm["os_type"] == "Linux":
+        raise ctx.fail(f"{where}.screenshot", f"{vm['screenshot']!r} is a Windows screen; this VM runs Linux")
 
 
 def parse_scenario(data: Any, source: str = "<scenario>", expected_name: str | None = None) -> Scenario:

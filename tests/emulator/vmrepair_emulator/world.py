@@ -63,7 +63,9 @@ class Resource(dict):
 
 
 KNOB_NAMES = ("latency_scale", "faults", "rbac_role", "token_lifetime_s", "arm_throttling", "controller_address",
-              "powershell_start_s")
+              "powershell_start_s", "throttle_limits", "vm_list_page_size", "bootdiag_sas_expiry_s")
+# Azure does not document how many VMs a page of VirtualMachines_List(All) holds; the emulator's choice.
+DEFAULT_VM_LIST_PAGE_SIZE = 1000
 # Seconds powershell.exe (Windows PowerShell 5.1) takes to start before it runs anything: 0.19-0.21 s
 # measured on a 40-core NVMe server (PowerShell/PowerShell#12843), 0.6 s on a desktop
 # (PowerShell/PowerShell#4239). The lower figure, so that per-process costs are not overstated.
@@ -82,6 +84,11 @@ class Knobs:
     arm_throttling: bool = False  # enforce ARM's request budgets (429) instead of only reporting them
     controller_address: str = DEFAULT_CONTROLLER_ADDRESS  # NSG source of WinRM connections to public IPs
     powershell_start_s: float = DEFAULT_POWERSHELL_START_S  # start-up of every powershell.exe a WinRM command runs
+    throttle_limits: dict[str, Any] | None = None  # overrides of ARM's and Compute's bucket sizes (arm/throttling.py)
+    vm_list_page_size: int = DEFAULT_VM_LIST_PAGE_SIZE  # VMs per page of a VM list (then nextLink)
+    bootdiag_sas_expiry_s: float | None = None  # None: SAS URLs expire as requested; else this many seconds from now
+    # Bumped on every throttle_limits change (not a knob): the throttle then refills every bucket at the new sizes.
+    throttle_generation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in KNOB_NAMES}
@@ -117,6 +124,19 @@ class Knobs:
                 raise ValueError("controller_address must be an IPv4 address") from None
         if "arm_throttling" in new and not isinstance(new["arm_throttling"], bool):
             raise ValueError("arm_throttling must be true or false")
+        if "throttle_limits" in new:
+            from .arm.throttling import normalize_limits
+
+            new["throttle_limits"] = normalize_limits(new["throttle_limits"])
+        if "vm_list_page_size" in new:
+            size = new["vm_list_page_size"]
+            if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 100000:
+                raise ValueError("vm_list_page_size must be an integer from 1 to 100000")
+        if "bootdiag_sas_expiry_s" in new and new["bootdiag_sas_expiry_s"] is not None:
+            expiry = new["bootdiag_sas_expiry_s"]
+            if isinstance(expiry, bool) or not isinstance(expiry, (int, float)) or not -86400 <= expiry <= 86400:
+                raise ValueError("bootdiag_sas_expiry_s must be null or a number of seconds from -86400 to 86400")
+            new["bootdiag_sas_expiry_s"] = float(expiry)
         if "rbac_role" in new and new["rbac_role"] is not None:
             rbac.normalize_role(new["rbac_role"])
         if "faults" in new:
@@ -138,6 +158,8 @@ class Knobs:
             new["faults"] = [dict(f) for f in faults]
         for name, value in new.items():
             setattr(self, name, value)
+        if "throttle_limits" in new:
+            self.throttle_generation += 1
 
 
 class World:
@@ -158,13 +180,14 @@ class World:
         self.tls = tls
         self.base_url = "https://127.0.0.1"  # set by the server once it has a port
         self.tokens = TokenIssuer(scenario.tenant_id)
-        self.throttle = ArmThrottle(lambda: self.knobs.arm_throttling)
+        self.throttle = ArmThrottle(lambda: self.knobs.arm_throttling,
+                                    lambda: (self.knobs.throttle_generation, self.knobs.throttle_limits))
         self.lro = LroManager(self, profile or LatencyProfile())
         self.machines: dict[str, Any] = {}  # vm id (lower) -> windows.machine.Machine
         self.disks: Any = None  # disks.DiskStore, when helper C's package is present
         self.blob: Any = None  # storage.azurite.Azurite once started
         self.winrm_listeners: Any = None  # winrm.ListenerManager (helper B), when present
-        self.bootdiag: dict[str, Any] = {}  # vm id (lower) -> bootdiag.BootDiagnostics
+        self.bootdiag: dict[str, Any] = {}  # vm id (lower) -> bootdiag.BootDiagnosticsBlobs (published)
         self._deleters: dict[str, Callable[["World", str], None]] = {}
         self.principals: dict[str, dict[str, Any]] = {}
         for spec in scenario.principals:

@@ -20,7 +20,7 @@ from requests.structures import CaseInsensitiveDict
 
 from ..httpserver import DropConnection, HttpRequest, HttpResponse
 from .errors import ArmError, invalid_request_content, resource_group_not_found
-from . import rbac
+from . import rbac, throttling
 from .locks import models as locks
 
 if TYPE_CHECKING:
@@ -188,6 +188,7 @@ class ArmApp:
         self._apply_faults(ctx, route)
         self._check_resource_group(ctx, groups)
         locks.check_request(world, request.method, request.path)  # 409 ScopeLocked, after RBAC as in ARM
+        self._apply_compute_throttling(ctx, groups, headers)  # the resource provider's own buckets, last
 
         kwargs = {k: v for k, v in groups.items() if v is not None}
         return route.handler(ctx, **kwargs)
@@ -280,12 +281,31 @@ class ArmApp:
         headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(remaining)
         headers[f"x-ms-ratelimit-remaining-subscription-global-{kind}"] = str(global_remaining)
         if not allowed:
-            retry = self.world.throttle.retry_after(kind)
+            retry = self.world.throttle.retry_after(kind, ctx.subscription_id or "", principal)
+            ctx.log_fields["throttled"] = f"subscription-{kind}"  # which bucket refused, for tests that count
             raise ArmError(429, "SubscriptionRequestsThrottled",
                            f"Number of '{kind[:-1]}' requests for subscription '{ctx.subscription_id}' actor "
                            f"'{principal}' exceeded. Please try again after '{retry}' seconds after additional tokens "
                            "are available. Refer to https://aka.ms/arm-throttling",
                            headers={"Retry-After": str(retry), "x-ms-failure-cause": "gateway"})
+
+    def _apply_compute_throttling(self, ctx: ArmRequest, groups: dict[str, str], headers: dict[str, str]) -> None:
+        """Compute RP's buckets (per VM or operation, and per subscription) for the operations it counts."""
+        if groups.get("op_id"):
+            resource_key: str | None = f"operation:{groups['op_id']}"
+        elif groups.get("name") and groups.get("rg"):
+            resource_key = f"/subscriptions/{ctx.subscription_id}/resourceGroups/{groups['rg']}/vm/{groups['name']}"
+        else:
+            resource_key = None
+        verdict = self.world.throttle.take_compute(ctx.operation, ctx.subscription_id or "", resource_key)
+        if verdict is None:
+            return
+        headers["x-ms-ratelimit-remaining-resource"] = verdict.header
+        if verdict.refused_by is not None:
+            ctx.log_fields["throttled"] = f"Microsoft.Compute/{verdict.refused_by}"
+            # Compute RP's throttling answer (learn.microsoft.com, "Troubleshooting API throttling errors").
+            raise ArmError(429, "OperationNotAllowed", throttling.THROTTLED_MESSAGE, details=verdict.error_details(),
+                           headers={"Retry-After": str(verdict.retry_after)})
 
     def _apply_faults(self, ctx: ArmRequest, route: Route) -> None:
         fault = self._take_fault(ctx, route)

@@ -3,11 +3,15 @@
 Windows with EMS: the SAC banner, then on a bugcheck the EMS record
 `SAC><?xml><BP>` ... `<INSTANCE CLASSNAME="BLUESCREEN">` ... `</BP>` `!SAC>` (the sequence the
 Azure Serial Console shows, see ../shared/realdata/README.md). Windows without EMS: the guest
-agent's "VM Health Report" only. Linux: kernel and getty lines.
+agent's "VM Health Report" only. Linux: kernel and getty lines. `garbage_log`: what a noisy or
+cut-off console leaves (line noise, a BLUESCREEN record that stops mid-way), for parsers that must
+not invent a stop code.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 from datetime import datetime, timezone
 
 CRLF = "\r\n"
@@ -81,3 +85,17 @@ def linux_log(computer_name: str, product: str) -> str:
         f"{computer_name.lower()} login: ",
     ]
     return CRLF.join(lines)
+
+
+def garbage_log(seed: str, stop_code: str | None) -> bytes:
+    """Serial noise, the same for the same seed: the SAC banner, bytes that are not UTF-8 (a console
+    at the wrong baud rate), then a BLUESCREEN record cut off inside the stop code's value (the
+    VM reset mid-write), so no complete record and no complete stop code appear."""
+    rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big"))
+    code = stop_code or "0xC000021A"
+    cut = "\r\n".join(["<?xml><BP>", '<INSTANCE CLASSNAME="BLUESCREEN">',
+                        f'<PROPERTY NAME="STOPCODE" TYPE="string"><VALUE>"{code[:len(code) // 2]}'])
+    noise = bytes(rng.randrange(256) for _ in range(rng.randint(300, 700)))
+    # The cut ends with a NUL so that no random hex digit can seem to continue the stop code.
+    tail = b"\x00" + bytes(rng.randrange(256) for _ in range(rng.randint(40, 120)))
+    return SAC_BANNER.encode("ascii") + noise + CRLF.encode("ascii") + cut.encode("ascii") + tail

@@ -136,21 +136,29 @@ class Azurite:
         return (f"DefaultEndpointsProtocol=https;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
                 f"BlobEndpoint={self.account_url};")
 
-    def service_client(self) -> Any:
+    def service_client(self, account_name: str | None = None, account_key: str | None = None) -> Any:
+        """A client with the account's key: the development account, or a scenario account (name and key)."""
         from azure.storage.blob import BlobServiceClient
 
+        url = self.account_url if account_name is None else self.blob_endpoint(account_name).rstrip("/")
+        credential = self.credential if account_name is None else {"account_name": account_name,
+                                                                   "account_key": account_key}
         # The CA explicitly: REQUESTS_CA_BUNDLE in our own environment may name another bundle.
-        return BlobServiceClient(self.account_url, credential=self.credential, connection_verify=str(self.ca_path),
-                                 retry_total=2)
+        return BlobServiceClient(url, credential=credential, connection_verify=str(self.ca_path), retry_total=2)
 
     def blob_sas_url(self, container: str, blob: str, expiry_minutes: float = 60, read: bool = True,
-                     write: bool = False, create: bool = False) -> str:
+                     write: bool = False, create: bool = False, account_name: str | None = None,
+                     account_key: str | None = None) -> str:
+        """A blob SAS URL signed with the account's key (the development account unless one is named).
+        `expiry_minutes` may be 0 or negative: a SAS that has already expired."""
         start = datetime.now(timezone.utc) - timedelta(minutes=5)  # clock skew, as Azure recommends
-        token = generate_blob_sas(ACCOUNT_NAME, container, blob, account_key=ACCOUNT_KEY,
+        name, key = (ACCOUNT_NAME, ACCOUNT_KEY) if account_name is None else (account_name, account_key)
+        expiry = datetime.now(timezone.utc) + timedelta(minutes=expiry_minutes)
+        token = generate_blob_sas(name, container, blob, account_key=key,
                                   permission=BlobSasPermissions(read=read, write=write, create=create),
-                                  start=start, expiry=datetime.now(timezone.utc) + timedelta(minutes=expiry_minutes),
-                                  protocol="https")
-        return f"{self.account_url}/{container}/{blob}?{token}"
+                                  start=start, expiry=expiry, protocol="https")
+        base = self.account_url if account_name is None else self.blob_endpoint(account_name).rstrip("/")
+        return f"{base}/{container}/{blob}?{token}"
 
     def container_sas_url(self, container: str, expiry_minutes: float = 60, read: bool = True, write: bool = False,
                           create: bool = False, list_: bool = False) -> str:

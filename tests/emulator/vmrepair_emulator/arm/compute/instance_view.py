@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .models import DEALLOCATED, POWER_DISPLAY, RUNNING, STOPPED, VirtualMachine, get_disk, now_iso
 
@@ -59,28 +58,13 @@ def _disk_views(world: "World", vm: VirtualMachine) -> list[dict[str, Any]]:
 
 
 def _boot_diagnostics(world: "World", vm: VirtualMachine) -> dict[str, Any] | None:
-    """Only custom storage shows blob URIs here; managed storage answers through retrieveBootDiagnosticsData."""
-    settings = (vm.props.get("diagnosticsProfile") or {}).get("bootDiagnostics") or {}
-    if not settings.get("enabled") or not settings.get("storageUri"):
-        return None
-    if vm["id"].lower() not in world.bootdiag:
-        return None  # no blobs written yet (they appear with the first retrieveBootDiagnosticsData)
+    """Only custom storage shows blob URIs here; managed storage answers through retrieveBootDiagnosticsData.
+    The URIs are computed, not published, so that listing 2,000 VMs uploads nothing."""
     try:
-        from ...bootdiag import urls_for
+        from ...bootdiag import blob_uris
     except ImportError:
         return None
-    try:
-        urls = urls_for(world, vm["id"], 60)
-    except Exception:  # no blobs for this VM (e.g. a VM created during the run)
-        return None
-    if isinstance(urls, tuple):
-        urls = {"consoleScreenshotBlobUri": urls[0], "serialConsoleLogBlobUri": urls[1]}
-
-    def without_sas(url: str) -> str:
-        parts = urlsplit(url)
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-    return {key: without_sas(value) for key, value in urls.items() if value}
+    return blob_uris(world, vm) or None
 
 
 def build(world: "World", vm: VirtualMachine) -> dict[str, Any]:

@@ -69,8 +69,22 @@ def seed_disk(world: "World", vm_spec: dict[str, Any], os_disk_id: str) -> Disk:
         doc["zones"] = [str(vm_spec["zone"])]
     doc["properties"] = props
     disk = Disk(doc)
+    if vm_spec.get("fleet"):
+        # No backing VHD (fleets are for triage): copying this disk is refused (responses._disk_put).
+        disk.internal["no_content"] = (f"the OS disk of fleet VM {vm_spec['name']} has no content in the emulator "
+                                       "(fleet VMs are generated without disk images, for triage only)")
     world.put(disk)
     return disk
+
+
+def boot_diagnostics_storage_uri(world: "World", vm_spec: dict[str, Any]) -> str:
+    """A custom-storage VM's storageUri: its account's blob endpoint (Azurite's development account
+    without `boot_diagnostics_storage_account`). Before Azurite is attached (seeding runs first) a
+    placeholder; bootdiag.publish_all puts the real endpoint in."""
+    account = vm_spec.get("boot_diagnostics_storage_account")
+    if world.blob is None:
+        return f"https://{account or 'devstoreaccount1'}.blob.emulator.invalid/"
+    return world.blob.blob_endpoint(account) if account else world.blob.account_url.rstrip("/") + "/"
 
 
 def _boot_diagnostics(world: "World", vm_spec: dict[str, Any]) -> dict[str, Any]:
@@ -78,9 +92,7 @@ def _boot_diagnostics(world: "World", vm_spec: dict[str, Any]) -> dict[str, Any]
     if mode == "disabled":
         return {"enabled": False}
     if mode == "custom":
-        account = getattr(world.blob, "account_url", None) or \
-            f"https://{vm_spec['resource_group'].lower().replace('-', '')}diag.blob.core.windows.net"
-        return {"enabled": True, "storageUri": account.rstrip("/") + "/"}
+        return {"enabled": True, "storageUri": boot_diagnostics_storage_uri(world, vm_spec)}
     return {"enabled": True}
 
 
