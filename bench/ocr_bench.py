@@ -33,7 +33,10 @@ if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._bugcheck import format_code, parse_code  # noqa: E402
-from ansible_collections.vmrepair.azure.plugins.module_utils._screen_ocr import ocr_engine, read_screenshot  # noqa: E402
+from ansible_collections.vmrepair.azure.plugins.module_utils._screen_ocr import (  # noqa: E402
+    ocr_engine,
+    read_screenshot,
+)
 from vmrepair_emulator.bootdiag import screen  # noqa: E402
 
 CODES = ("0xC000021A", "0xEF", "0x7E", "0xD1", "0x50", "0xC00002E2", "0x133", "0x74")
@@ -58,20 +61,20 @@ def _rendered_cases() -> list[dict]:
             for size in SIZES:
                 percent = (number * 37 + len(cases) * 11) % 101
                 cases.append({"label": f"stop {code} {style} {size[0]}x{size[1]}", "style": style, "size": size,
-                              "expected": format_code(parse_code(code)),
+                              "expected": format_code(parse_code(code)), "screen": "stop",
                               "render": lambda c=code, p=percent, s=style, z=size: screen.stop_screen(c, p, s, z)})
     statuses = {(640, 480): "0xc000000e", (800, 600): "0xc0000017", (1024, 768): "0xc0000225"}
     for size in SIZES:
         negatives = (
-            ("lock", lambda z=size: screen.lock_screen(LOCK_TIME, size=z)),
-            ("boot_manager", lambda z=size: screen.boot_manager_screen(statuses[z], size=z)),
-            ("blank", lambda z=size: screen.blank_screen(z)),
+            ("lock", "other", lambda z=size: screen.lock_screen(LOCK_TIME, size=z)),
+            ("boot_manager", "boot_manager", lambda z=size: screen.boot_manager_screen(statuses[z], size=z)),
+            ("blank", "blank", lambda z=size: screen.blank_screen(z)),
         )
-        for kind, render in negatives:
+        for kind, kind_read, render in negatives:
             cases.append({"label": f"{kind} {size[0]}x{size[1]}", "style": kind, "size": size, "expected": None,
-                          "render": render})
+                          "screen": kind_read, "render": render})
     cases.append({"label": "linux 800x600", "style": "linux", "size": (800, 600), "expected": None,
-                  "render": lambda: screen.linux_console(LINUX_LINES)})
+                  "screen": "other", "render": lambda: screen.linux_console(LINUX_LINES)})
     return cases
 
 
@@ -83,6 +86,12 @@ def _expected_from_name(name: str) -> str | None:
     if not match:
         raise ValueError(f"{name}: the file name does not state the expected stop code")
     return format_code(parse_code(match.group(1)))
+
+
+def _expected_screen(name: str, expected: str | None) -> str:
+    if expected:
+        return "stop"
+    return "boot_manager" if "bootmgr" in name else "other"
 
 
 def _real_files() -> list[Path]:
@@ -130,7 +139,8 @@ def _timed_read(data: bytes) -> tuple[dict, float, float]:
 def measure_ocr() -> dict:
     engine = ocr_engine()
     if engine is None:
-        raise SystemExit("tesseract is not available: install tesseract-ocr and pytesseract to run the OCR bench")
+        return {"benchmark": "ocr", "engine": None,
+                "skipped": "tesseract is not available: install tesseract-ocr and pytesseract to run the OCR bench"}
     seconds: list[float] = []
     cpu_seconds: list[float] = []
     wrong_high = 0
@@ -143,7 +153,8 @@ def measure_ocr() -> dict:
         wrong_high += wrong
         rendered_rows.append({"label": case["label"], "style": case["style"], "size": "%dx%d" % case["size"],
                               "expected": case["expected"], "read": read, "confidence": confidence,
-                              "screen": result["screen"], "correct": correct, "seconds": wall})
+                              "screen": result["screen"], "screen_correct": result["screen"] == case["screen"],
+                              "correct": correct, "seconds": wall})
     real_files = {}
     for path in _real_files():
         expected = _expected_from_name(path.name)
@@ -153,7 +164,8 @@ def measure_ocr() -> dict:
         correct, wrong, read, confidence = _score(result, expected)
         wrong_high += wrong
         real_files[path.name] = {"expected": expected, "read": read, "confidence": confidence,
-                                 "screen": result["screen"], "correct": correct, "seconds": round(wall, 3)}
+                                 "screen": result["screen"], "correct": correct, "seconds": round(wall, 3),
+                                 "screen_correct": result["screen"] == _expected_screen(path.name, expected)}
     rendered_correct = sum(row["correct"] for row in rendered_rows)
     real_correct = sum(entry["correct"] for entry in real_files.values())
     total = len(rendered_rows) + len(real_files)
@@ -168,6 +180,8 @@ def measure_ocr() -> dict:
             "by_size": _group(rendered_rows, "size"),
             "by_style": _group(rendered_rows, "style"),
             "high_confidence": sum(row["confidence"] == "high" for row in rendered_rows),
+            # The kind of screen (stop, boot_manager, blank, other) told right, stop screens included.
+            "screen_correct": sum(row["screen_correct"] for row in rendered_rows),
             "misses": [{k: v for k, v in row.items() if k != "seconds"} for row in rendered_rows if not row["correct"]],
         },
         "realdata": {

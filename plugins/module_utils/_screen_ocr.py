@@ -15,14 +15,17 @@ VM's resolution (640x480, 800x600, 1024x768). What Windows shows there:
 - the Windows Boot Manager error screen ("Windows failed to start ... Status: 0xc0000017"): not a
   stop screen; its status is reported apart.
 
-OCR is never certain: a code read cleanly in its place on the screen is "high" confidence, one
-that needed correcting (O read for 0, a name one letter off ...) is "low" with a reason saying
-what was corrected, and a code that cannot be read is no code at all, never a guess.
+OCR is never certain. "high" confidence: a name read exactly as the names table has it, or a hex
+code read cleanly in its place that tesseract was sure of or a second reading confirmed (a code
+the table does not know needs two agreeing readings, and must not be one digit away from a code
+it knows). "low": anything that needed correcting (O read for 0, a name one letter off ...), with
+a reason saying what. A code that cannot be read is no code at all, never a guess.
 
-Reading: greyscale (the channel where the background is darkest), inverted when the background
-is dark, scaled up so that small text is large enough for tesseract, one pass over the whole
-screen; then, only on a stop screen whose code was not read cleanly, the lines around the code
-are cut out and read again one by one at a larger scale.
+Reading: the screen in greyscale, inverted when the background is dark, scaled up (2x for
+800x600) so that the small text is large enough for tesseract, one pass over the whole screen.
+Only on a stop screen whose code was not read for sure, the code's line (found by its label, or
+as the rows of text below what the first pass read) is cut out, taken from the colour channel
+with the most contrast, scaled up further and read again on its own.
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._bugcheck import (
 )
 
 try:
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageChops, ImageOps
 except ImportError:  # reported as an "unreadable" screen with what to install
     Image = None
+    ImageChops = None
     ImageOps = None
 
 try:
@@ -65,11 +69,15 @@ TESSERACT_TIMEOUT = 30
 PASS1_WIDTH = 1600
 # Height (pixels) a line's words are scaled to when the lines around the code are read again.
 LINE_HEIGHTS = (34, 46)
+# Stop screens and the Boot Manager are text on one colour (85% and more of the pixels, in the real
+# samples); below this share the image is a picture or noise, and is not worth tesseract's time.
+MIN_BACKGROUND_SHARE = 0.15
 # Below this tesseract word confidence (0-100) a code is not reported with high confidence.
 MIN_WORD_CONFIDENCE = 60
 
 SCREENS = ("stop", "boot_manager", "other", "blank", "unreadable")
 
+_KNOWN_CODES = frozenset(BUGCHECK_NAMES) | frozenset(DEBUGGER_NAMES)
 # name -> code, from the collection's table of stop codes (reference and debugger names).
 _NAME_TO_CODE: dict[str, int] = {name: code for code, name in BUGCHECK_NAMES.items()}
 _NAME_TO_CODE.update({name: code for code, name in DEBUGGER_NAMES.items()})
@@ -99,32 +107,34 @@ _STATUS_LINE = re.compile(r"(?:status|error\s+code)\s*[:;.]?\s*(\S+)", re.I)
 # noted), the value is read from what follows it.
 _LABELS = (
     # Windows 10+: "Stop code: X". Not "windows.com/stopcode" (the URL above it).
-    ("stop_code", re.compile(r"(?<![/A-Za-z])(?:st[o0]p|s[o0]p|[5$]t[o0]p|st[o0]o|[a-z]t[o0]p)\s?c[o0][dc]?e\b\s*[:;.,]?",
-                             re.I), re.compile(r"stop code:?", re.I)),
+    ("stop_code", re.compile(r"(?<![/A-Za-z])(?:[a-z5$]t[o0]p|s[o0]p|st[o0]o)\s?c[o0][dc]?e\b\s*[:;.,]?", re.I),
+     re.compile(r"stop code:?", re.I)),
     # Windows 8: "... search online later for this error: X".
     ("this_error", re.compile(r"f[o0]r\s+th[il1]s\s+err[o0]r\s*[:;.,]?", re.I), re.compile(r"for this error:?", re.I)),
     # EMS text on the serial console: "... give them this info:" then the name on the next line.
     ("ems_text", re.compile(r"give\s+them\s+th[il1]s\s+inf\S*", re.I), re.compile(r"give them this info:?", re.I)),
 )
 # The SAC's XML record: <PROPERTY NAME="STOPCODE" TYPE="string"><VALUE>"0x80"</VALUE>.
-_EMS_XML_VALUE = re.compile(r"<?\s*VALUE\s*>\s*[\"'“”]?\s*([^\"'“”<\s]+)", re.I)
+_EMS_XML_VALUE = re.compile(r"<?\s*VALUE\s*>\s*[\"'\u201c\u201d]?\s*([^\"'\u201c\u201d<\s]+)", re.I)
 _EMS_XML_MARK = re.compile(r"STOPCODE|BLUESCREEN", re.I)
 
-# 0x prefixes: read as is ('O' for '0' does not change the value), or slips of the 'x'.
+# The 0x prefix: "0x" or "Ox" is read as is ('O' for '0' there cannot change the value); other
+# first letters, or a slip of the 'x' ('e', 'k', '%' ...), are corrections.
 _CLEAN_PREFIXES = ("0x", "ox")
-_PREFIX = re.compile(r"^([0OoQD])([xX×eEkK%<*])", re.UNICODE)
-# Characters OCR reads for hex digits -> the digit (Pillow renders 0 and O, 1 and l nearly alike).
+_X_CHARS = "xX\u00d7"  # \u00d7: the multiplication sign
+_PREFIX = re.compile("^[0OoQD][" + _X_CHARS + "eEkK%<*]")
+# Characters OCR reads for hex digits -> the digit (in most fonts 0/O and 1/l/I are near twins).
 _HEX_FIXES = {"O": "0", "o": "0", "Q": "0", "l": "1", "I": "1", "|": "1", "i": "1", "!": "1", "S": "5",
               "s": "5", "Z": "2", "z": "2", "G": "6"}
-_HEX_DIGITS = set("0123456789abcdefABCDEF")
-_TRAILING = ".,;:'\"“”‘’)]}>"
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"  # straight and typographic quotes
+_TRAILING = ".,;:)]}>" + _QUOTES
 
 
 class _Candidate(t.NamedTuple):
     """One reading of a stop code from one place on the screen."""
 
     code: int
-    confidence: str  # "high" or "low", from the text alone
     read_as: str
     notes: tuple[str, ...]  # what was corrected, or why the reading is weak
     context: str
@@ -164,29 +174,30 @@ def _levenshtein(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _hex_value(token: str) -> tuple[int | None, list[str], str | None]:
-    """(code, corrections, failure) for a token that looks like a hex code, else (None, [], None)."""
+def _hex_value(token: str) -> tuple[int | None, list[str], str | None, int]:
+    """(code, corrections, failure, digits read) for a token that looks like a hex code.
+
+    (None, [], None, 0) when the token does not look like one at all (a name, a word).
+    """
     token = token.strip(_TRAILING)
     corrections: list[str] = []
     match = _PREFIX.match(token)
     if match:
-        prefix = match.group(0)
-        if prefix.lower() not in _CLEAN_PREFIXES and prefix not in ("0X", "OX", "Ox", "oX"):
-            corrections.append(f"'{prefix}' read for the '0x' prefix")
+        if match.group(0).lower() not in _CLEAN_PREFIXES:
+            corrections.append(f"'{match.group(0)}' read for the '0x' prefix")
         digits = token[2:]
-    elif token[:1] in ("x", "X", "×") and len(token) > 2:
+    elif token[:1] in _X_CHARS and len(token) > 2:
         corrections.append("the '0' of the '0x' prefix was missing")
         digits = token[1:]
+    elif len(token) == 8 and any(c.isdigit() for c in token) and all(c in _HEX_DIGITS or c in _HEX_FIXES
+                                                                     for c in token):
+        # No prefix: only a full 8-digit value with a digit in it counts.
+        corrections.append("no '0x' prefix was read")
+        digits = token
     else:
-        # No prefix: only a full 8-digit value with at least one digit counts (Windows 8 prints 0x...).
-        if len(token) == 8 and any(c.isdigit() for c in token) and all(c in _HEX_DIGITS or c in _HEX_FIXES
-                                                                       for c in token):
-            corrections.append("no '0x' prefix was read")
-            digits = token
-        else:
-            return None, [], None
+        return None, [], None, 0
     if not digits:
-        return None, [], f"no digits after {token[:2]!r}"
+        return None, [], f"no digits after {token[:2]!r}", 0
     fixed = []
     counts: dict[str, int] = {}
     for char in digits:
@@ -197,100 +208,97 @@ def _hex_value(token: str) -> tuple[int | None, list[str], str | None]:
             key = f"'{char}' -> '{_HEX_FIXES[char]}'"
             counts[key] = counts.get(key, 0) + 1
         else:
-            return None, [], f"{char!r} is not a hexadecimal digit"
+            return None, [], f"{char!r} is not a hexadecimal digit", 0
     for key, count in counts.items():
         corrections.append(key + (f" ({count} places)" if count > 1 else ""))
-    value = "".join(fixed)
-    if len(value) > 8:
+    if len(fixed) > 8:
         # Stop screens show 8 digits at most; 16 digits are a bug-check parameter (EMS text, dumps).
-        return None, [], f"{len(value)} hexadecimal digits is too long for a stop code"
-    return parse_code(value), corrections, None
+        return None, [], f"{len(fixed)} hexadecimal digits is too long for a stop code", 0
+    return parse_code("".join(fixed)), corrections, None, len(fixed)
 
 
-def _name_value(tokens: list[str]) -> tuple[int | None, list[str], str | None]:
-    """(code, corrections, failure) for the words of a stop-code name ("CRITICAL PROCESS DIED")."""
-    words: list[str] = []
+def _name_words(tokens: list[str]) -> list[str]:
+    """The leading tokens that can be words of a stop-code name (letters, digits, underscores)."""
+    words = []
     for token in tokens[:8]:
         cleaned = token.strip(_TRAILING + "|")
         if not cleaned or not re.fullmatch(r"[A-Za-z0-9_]+", cleaned):
             break
         words.append(cleaned)
+    return words
+
+
+def _joined(words: list[str]) -> str:
+    return "_".join(word.strip("_") for word in words if word.strip("_"))
+
+
+def _name_value(words: list[str]) -> tuple[int | None, list[str], str | None]:
+    """(code, corrections, failure) for the words of a stop-code name ("CRITICAL PROCESS DIED")."""
     if not words:
         return None, [], "no name or hexadecimal code"
     # Longest run first: "SYSTEM THREAD EXCEPTION NOT HANDLED M" must not stop at "... HANDLED".
+    # Trailing words are tried away because OCR often adds junk after the name.
     for end in range(len(words), 0, -1):
-        joined = "_".join(w.strip("_") for w in words[:end] if w.strip("_"))
-        if joined in _NAME_TO_CODE:
+        joined = _joined(words[:end])
+        if joined.upper() in _NAME_TO_CODE:
             notes = []
-            dropped = [w for w in words[end:] if w.isupper()]
+            if joined != joined.upper():
+                notes.append(f"{joined!r} was read partly in lower case")
+            dropped = [word for word in words[end:] if word.isupper()]
             if dropped:
                 notes.append(f"ignored {' '.join(dropped)!r} after the name")
-            return _NAME_TO_CODE[joined], notes, None
-    best: tuple[int, int, str, int] | None = None  # (distance, -length, name, end)
+            return _NAME_TO_CODE[joined.upper()], notes, None
+    best: tuple[int, int, str] | None = None  # (letters that differ, -words used, name)
     for end in range(len(words), 0, -1):
-        joined = "_".join(w.strip("_") for w in words[:end] if w.strip("_")).upper()
+        joined = _joined(words[:end]).upper()
         if len(joined) < 6:
             continue
         for name in _NAME_TO_CODE:
             distance = _levenshtein(joined, name)
-            if distance <= min(4, max(1, round(len(name) * 0.15))):
-                if best is None or (distance, -end) < (best[0], -best[3]):
-                    best = (distance, -len(joined), name, end)
+            if distance <= min(4, max(1, round(len(name) * 0.15))) and (best is None or (distance, -end) < best[:2]):
+                best = (distance, -end, name)
     if best is None:
-        upper = "_".join(words).upper()
-        return None, [], f"{upper!r} is not a stop-code name this collection knows"
-    distance, _unused, name, end = best
-    joined = "_".join(w.strip("_") for w in words[:end] if w.strip("_")).upper()
+        return None, [], f"{_joined(words).upper()!r} is not a stop-code name this collection knows"
+    distance, end, name = best[0], -best[1], best[2]
+    joined = _joined(words[:end]).upper()
     # Another name just as close: no way to tell which one the screen shows.
-    rivals = sorted({n for n in _NAME_TO_CODE if n != name and _NAME_TO_CODE[n] != _NAME_TO_CODE[name]
-                     and _levenshtein(joined, n) <= distance})
+    rivals = sorted(other for other, code in _NAME_TO_CODE.items()
+                    if code != _NAME_TO_CODE[name] and _levenshtein(joined, other) <= distance)
     if rivals:
         return None, [], f"{joined!r} is as close to {rivals[0]} as to {name}"
-    notes = [f"{joined!r} matched to {name} ({distance} letter{'s differ' if distance > 1 else ' differs'})"]
-    if joined != "_".join(words[:end]).upper() or any(w != w.upper() for w in words[:end]):
-        notes.append("read partly in lower case")
-    return _NAME_TO_CODE[name], notes, None
+    return _NAME_TO_CODE[name], [f"{joined!r} matched to {name} "
+                                 f"({distance} letter{'s differ' if distance > 1 else ' differs'})"], None
 
 
-def _read_value(raw: str) -> tuple[int | None, list[str], str | None, str, bool]:
-    """(code, corrections, failure, value as read, is a name) from the text after a label."""
-    raw = raw.strip().lstrip(":;.,-_|'\"“” ").strip()
-    tokens = raw.split()
+def _strip_value(raw: str) -> str:
+    return raw.strip().lstrip(":;.,-_|'\"\u201c\u201d ").strip()
+
+
+def _candidate_from(raw: str, label: str, label_clean: bool, context: str) -> tuple[_Candidate | None, str]:
+    """A reading of the text after a label, or (None, why not)."""
+    tokens = _strip_value(raw).split()
     if not tokens:
-        return None, [], "nothing was read after the label", "", False
-    code, corrections, failure = _hex_value(tokens[0])
-    if code is not None or failure is not None:
-        return code, corrections, failure, tokens[0].strip(_TRAILING), False
-    code, corrections, failure = _name_value(tokens)
-    name_words = []
-    for token in tokens[:8]:
-        cleaned = token.strip(_TRAILING + "|")
-        if not cleaned or not re.fullmatch(r"[A-Za-z0-9_]+", cleaned):
-            break
-        name_words.append(cleaned)
-    return code, corrections, failure, " ".join(name_words) or " ".join(tokens[:8]), True
-
-
-def _candidate(code: int, corrections: list[str], label_clean: bool, context: str, label: str,
-               value: str, is_name: bool) -> _Candidate:
-    notes = list(corrections)
-    known = code in BUGCHECK_NAMES or code in DEBUGGER_NAMES
-    if not is_name:
-        digits = len(re.sub(r"^(?:[0OoQD][xX×eEkK%<*]|[xX×])", "", value))
-        if not known and digits < 8:
+        return None, "nothing was read after the label"
+    code, notes, failure, digits = _hex_value(tokens[0])
+    value, is_name = tokens[0].strip(_TRAILING), False
+    if code is None and failure is None:
+        words = _name_words(tokens)
+        code, notes, failure = _name_value(words)
+        value, is_name = " ".join(words) or " ".join(tokens[:8]), True
+    if code is None:
+        return None, failure or "not a code"
+    if not is_name and code not in _KNOWN_CODES:
+        if digits < 8:
             notes.append(f"only {digits} hex digit{'s' if digits > 1 else ''} read and {format_code(code)} is not "
                          "a stop code this collection knows")
-        if not label_clean and not known and not notes:
+        elif not label_clean:
             notes.append(f"the label before it was misread too ({label!r})")
-    return _Candidate(code=code, confidence="low" if notes else "high", read_as=f"{label} {value}".strip(),
-                      notes=tuple(notes), context=context, value=value, is_name=is_name)
-
-
-def _looks_like_value(raw: str) -> bool:
-    return bool(raw.strip().lstrip(":;.,-_|'\"“” ").strip())
+    return _Candidate(code=code, read_as=f"{label} {value}".strip(), notes=tuple(notes), context=context,
+                      value=value, is_name=is_name), ""
 
 
 def _stop_candidates(lines: list[str]) -> tuple[list[_Candidate], list[tuple[str, str]]]:
+    """Every reading of a stop code on a stop screen's lines, and what could not be read."""
     candidates: list[_Candidate] = []
     failures: list[tuple[str, str]] = []
     for index, line in enumerate(lines):
@@ -300,7 +308,7 @@ def _stop_candidates(lines: list[str]) -> tuple[list[_Candidate], list[tuple[str
                 continue
             label_text = match.group(0).strip()
             rest = line[match.end():]
-            if context == "ems_text" or not _looks_like_value(rest):
+            if context == "ems_text" or not _strip_value(rest):
                 # The value is on the next line (EMS text; a wrapped Windows 8 line). A "Stop code:"
                 # line there is read on its own.
                 following = lines[index + 1] if index + 1 < len(lines) else ""
@@ -309,19 +317,18 @@ def _stop_candidates(lines: list[str]) -> tuple[list[_Candidate], list[tuple[str
                         failures.append((label_text, "nothing was read after it"))
                     continue
                 rest = following
-            code, corrections, failure, value, is_name = _read_value(rest)
-            if code is None:
-                failures.append((f"{label_text} {rest.strip()}"[:120], failure or "not a code"))
-                continue
-            candidates.append(_candidate(code, corrections, bool(exact.fullmatch(label_text)), context, label_text,
-                                         value, is_name))
+            candidate, why = _candidate_from(rest, label_text, bool(exact.fullmatch(label_text)), context)
+            if candidate is None:
+                failures.append((f"{label_text} {rest.strip()}"[:120], why))
+            else:
+                candidates.append(candidate)
     text = "\n".join(lines)
     if _EMS_XML_MARK.search(text):
         for match in _EMS_XML_VALUE.finditer(text):
-            code, corrections, failure = _hex_value(match.group(1))
+            code, notes, _failure, _digits = _hex_value(match.group(1))
             if code is not None:
-                found = _candidate(code, corrections, True, "ems_xml", "", match.group(1), False)
-                candidates.append(found._replace(read_as=match.group(0).strip()))
+                candidates.append(_Candidate(code=code, read_as=match.group(0).strip(), notes=tuple(notes),
+                                             context="ems_xml", value=match.group(1)))
     return candidates, failures
 
 
@@ -329,7 +336,7 @@ def _status_code(lines: list[str]) -> str | None:
     for line in lines:
         match = _STATUS_LINE.search(line)
         if match:
-            code, _corrections, _failure = _hex_value(match.group(1))
+            code, _corrections, _failure, _digits = _hex_value(match.group(1))
             if code is not None:
                 return format_code(code)
     return None
@@ -349,12 +356,44 @@ def _parse(text: str) -> _Parsed:
 _CONTEXT_RANK = {"stop_code": 0, "this_error": 0, "ems_text": 1, "ems_xml": 1}
 
 
+def _known_neighbours(code: int) -> list[int]:
+    """Stop codes this collection knows that differ from `code` in exactly one hex digit."""
+    digits = f"{code:08X}"
+    return sorted(known for known in _KNOWN_CODES if known != code
+                  and sum(a != b for a, b in zip(f"{known:08X}", digits)) == 1)
+
+
+def _doubt(candidate: _Candidate, clean: list[_Candidate]) -> str | None:
+    """Why a reading is not high confidence, or None when it is."""
+    if candidate.notes:
+        return "; ".join(candidate.notes)
+    if candidate.is_name:
+        return None  # an exact match in the names table is its own check
+    # Another reading of the same code: another OCR run, or another place on the screen.
+    agreeing = [other for other in clean if other is not candidate and other.code == candidate.code
+                and (other.read != candidate.read or other.context != candidate.context)]
+    if candidate.code in _KNOWN_CODES:
+        return None if candidate.unsure is None or agreeing else candidate.unsure
+    neighbours = _known_neighbours(candidate.code)
+    if neighbours:
+        return (f"{format_code(candidate.code)} is not a stop code this collection knows, and one misread digit "
+                f"away from {format_code(neighbours[0])} ({bugcheck_name(neighbours[0]) or 'known'})")
+    if not agreeing:
+        return (f"{format_code(candidate.code)} is not a stop code this collection knows, and no second reading "
+                "confirmed it")
+    if candidate.unsure is not None and all(other.unsure is not None for other in agreeing):
+        return candidate.unsure
+    return None
+
+
 def _choose(candidates: list[_Candidate],
             failures: list[tuple[str, str]]) -> tuple[dict[str, t.Any] | None, str | None]:
     """The stop code to report from all readings, and the reason when it is low or missing.
 
-    High confidence needs a clean reading (nothing corrected) that tesseract was sure of, or that a
-    second OCR run read the same way; and no other clean reading of a different code.
+    High confidence needs a clean reading (nothing corrected) of a known code that tesseract was
+    sure of or that a second reading confirmed, or an exact name; an unknown 8-digit code needs two
+    agreeing readings and must not be one digit away from a known code. Any other clean reading of
+    a different code makes it low.
     """
     if not candidates:
         if failures:
@@ -362,19 +401,11 @@ def _choose(candidates: list[_Candidate],
             return None, f"the stop screen's code could not be read: {shown!r} ({why})"
         return None, "the screenshot shows a stop screen, but no stop code could be read on it"
     clean = [c for c in candidates if not c.notes]
-
-    def high(candidate: _Candidate) -> bool:
-        if candidate.notes:
-            return False
-        return candidate.unsure is None or any(other.code == candidate.code and other.read != candidate.read
-                                               for other in clean)
-
-    best = sorted(candidates, key=lambda c: (not high(c), c.unsure is not None, len(c.notes),
-                                             _CONTEXT_RANK[c.context]))[0]
-    notes = list(best.notes)
-    if not high(best) and best.unsure:
-        notes.append(best.unsure)
-    rivals = sorted({c.code for c in (clean if high(best) else candidates) if c.code != best.code})
+    doubts = {id(c): _doubt(c, clean) for c in candidates}
+    best = sorted(candidates, key=lambda c: (doubts[id(c)] is not None, bool(c.notes), c.code not in _KNOWN_CODES,
+                                             c.unsure is not None, len(c.notes), _CONTEXT_RANK[c.context]))[0]
+    notes = [doubts[id(best)]] if doubts[id(best)] else []
+    rivals = sorted({c.code for c in (clean if not notes else candidates) if c.code != best.code})
     if rivals:
         # Two places, or two runs, disagree: report the better reading, never as sure.
         notes.append("another reading gave " + ", ".join(format_code(code) for code in rivals))
@@ -424,14 +455,20 @@ def parse_screen_text(text: str) -> dict[str, t.Any]:
 # Image -> text (Pillow + tesseract)
 # ---------------------------------------------------------------------------------------------
 
+_ENGINES: dict[str, str] = {}  # tesseract command -> "tesseract 5.3.0", once found
+
+
 def ocr_engine() -> str | None:
     """"tesseract 5.3.0", or None when pytesseract or the tesseract program is missing."""
     if pytesseract is None:
         return None
-    try:
-        return f"tesseract {pytesseract.get_tesseract_version()}"
-    except (pytesseract.TesseractNotFoundError, pytesseract.TesseractError, OSError, ValueError):
-        return None
+    command = str(pytesseract.pytesseract.tesseract_cmd)
+    if command not in _ENGINES:
+        try:
+            _ENGINES[command] = f"tesseract {pytesseract.get_tesseract_version()}"
+        except (pytesseract.TesseractNotFoundError, pytesseract.TesseractError, OSError, ValueError):
+            return None
+    return _ENGINES[command]
 
 
 def _decode(data: bytes) -> t.Any:
@@ -450,7 +487,7 @@ def _decode(data: bytes) -> t.Any:
         image.load()
     except ValueError:
         raise
-    except Exception as error:  # Pillow raises many types for damaged files
+    except Exception as error:  # pylint: disable=broad-except  # Pillow raises many types for damaged files
         raise ValueError(f"the screenshot is not an image Pillow can decode ({type(error).__name__}: "
                          f"{str(error)[:120]})") from None
     return image
@@ -484,34 +521,46 @@ def _rgb(image: t.Any) -> t.Any:
     return image.convert("RGB")
 
 
-def _background(image: t.Any) -> tuple[tuple[int, int, int], float]:
-    """The most common colour (on a reduced copy) and the share of pixels close to it."""
+def _background(image: t.Any) -> tuple[int, int, int]:
+    """The most common colour, counted on a reduced copy."""
     small = image.copy()
     small.thumbnail((200, 200))
-    colours = small.getcolors(small.width * small.height) or []
-    count, colour = max(colours)
-    total = small.width * small.height
-    near = sum(n for n, c in colours if max(abs(c[i] - colour[i]) for i in range(3)) <= 24)
-    return colour, near / total
+    return max(small.getcolors(small.width * small.height))[1]
 
 
-def _is_blank(image: t.Any) -> bool:
-    # Nearly every pixel within a few levels of one colour: nothing drawn yet (a cursor at most).
-    grey = image.convert("L")
-    histogram = grey.histogram()
-    mode = max(range(256), key=histogram.__getitem__)
-    near = sum(histogram[max(0, mode - 16):mode + 17])
-    return near >= 0.997 * grey.width * grey.height
+class _Layout(t.NamedTuple):
+    """How much of the image is its background colour, and where anything else is drawn."""
+
+    background: tuple[int, int, int]
+    share: float  # of pixels within a few levels of the background colour
+    drawn: tuple[int, int, int, int] | None  # bounding box of what differs clearly from it
 
 
-def _prepare(image: t.Any, contrast: bool = False) -> t.Any:
+def _layout(image: t.Any) -> _Layout:
+    colour = _background(image)
+    red, green, blue = ImageChops.difference(image, Image.new("RGB", image.size, colour)).split()
+    difference = ImageChops.lighter(red, ImageChops.lighter(green, blue))  # the largest channel difference
+    share = sum(difference.histogram()[:41]) / (image.width * image.height)
+    return _Layout(colour, share, difference.point(lambda value: 255 if value > 40 else 0).getbbox())
+
+
+def _is_blank(image: t.Any, layout: _Layout) -> bool:
+    # Nothing but the background colour, or a speck no bigger than a text cursor: nothing drawn yet.
+    # (A single short line such as "login:" is content, however few pixels it has.)
+    box = layout.drawn
+    if box is None:
+        return True
+    return box[2] - box[0] <= max(4, image.width // 50) and box[3] - box[1] <= max(4, image.height // 50)
+
+
+def _prepare(image: t.Any, colour: tuple[int, int, int], contrast: bool = False) -> t.Any:
     """Dark text on a light background, one channel: what tesseract reads best.
 
-    contrast=False: luminance. contrast=True: on a dark coloured background, the channel where the
-    background is darkest (red for the blue stop screens): the most contrast for white text, which
-    reads small, blurred lines better once they are cut out and scaled up.
+    colour is the background colour. contrast=False: luminance. contrast=True: on a dark coloured
+    background, the channel where the background is darkest (red for the blue stop screens): the
+    most contrast for white text, which reads small, blurred lines better once they are cut out
+    and scaled up.
     """
-    colour, _share = _background(image)
     if sum(colour) / 3 >= 128:
         return image.convert("L")
     if contrast and max(colour) - min(colour) > 40:
@@ -640,9 +689,10 @@ def _rows_below(ocr: _Ocr, prepared: t.Any) -> list[tuple[int, int, int, int, fl
         return []
     anchor = known[-1]
     height = _word_height(anchor)
-    # The column: the leftmost of the last lines of the same size (their first words may be misread).
-    column = [line for line in known[-3:] if abs(_word_height(line) - height) <= 0.5 * height] or [anchor]
-    left = max(0, int(min(line["box"][0] for line in column) - height))
+    # The column: the leftmost of the lines just above it (its own first word may be misread).
+    column = [line for line in known if anchor["box"][1] - 3 * height <= line["box"][1] <= anchor["box"][1]]
+    # Only a hair left of the text: the QR code ends a few pixels before it on Windows 10 and later.
+    left = max(0, int(min(line["box"][0] for line in column) - max(2.0, 0.3 * height)))
     top = min(prepared.height - 1, int(anchor["box"][3] + 1))
     bottom = min(prepared.height, int(anchor["box"][3] + 14 * height))
     if bottom - top < 3 or prepared.width - left < 3:
@@ -666,7 +716,7 @@ def _rows_below(ocr: _Ocr, prepared: t.Any) -> list[tuple[int, int, int, int, fl
             continue
         columns = [x for x in range(width) if min(pixels[y * width + x] for y in range(y0, y1)) < 128]
         pad = max(2, int(0.45 * band_height))
-        result.append((max(0, left + columns[0] - band_height), max(0, top + y0 - pad),
+        result.append((left + max(0, columns[0] - band_height // 2), max(0, top + y0 - pad),
                        min(prepared.width, left + columns[-1] + band_height + 1),
                        min(prepared.height, top + y1 + pad), float(band_height)))
     return result[:5]
@@ -750,12 +800,19 @@ def read_screenshot(data: bytes) -> dict[str, t.Any]:
     image_info = {"format": image.format or "unknown", "width": image.width, "height": image.height}
     started = time.perf_counter()
     rgb = _rgb(image)
-    if _is_blank(rgb):  # needs no OCR
-        colour, _share = _background(rgb)
+    layout = _layout(rgb)
+    # Neither of these needs OCR.
+    if _is_blank(rgb, layout):
         return {"screen": "blank", "stop_code": None, "status_code": None, "text": "", "image": image_info,
                 "ocr": None,
-                "reason": f"the screenshot is blank (one colour, RGB {colour}): the VM shows nothing yet; it may "
-                          "still be starting, or its display is off"}
+                "reason": f"the screenshot is blank (one colour, RGB {layout.background}): the VM shows nothing "
+                          "yet; it may still be starting, or its display is off"}
+    if layout.share < MIN_BACKGROUND_SHARE:
+        return {"screen": "other", "stop_code": None, "status_code": None, "text": "", "image": image_info,
+                "ocr": None,
+                "reason": f"the screenshot is not a stop screen: it has no plain background (only "
+                          f"{layout.share:.0%} of it is one colour), so it is a picture or noise, not text on a "
+                          "console"}
     if pytesseract is None:
         return _unreadable(f"pytesseract is not installed, so the screenshot cannot be read: {INSTALL_HINT}",
                            image_info)
@@ -764,7 +821,7 @@ def read_screenshot(data: bytes) -> dict[str, t.Any]:
         return _unreadable(f"the tesseract program was not found, so the screenshot cannot be read: {INSTALL_HINT}",
                            image_info)
     try:
-        prepared = _prepare(rgb)
+        prepared = _prepare(rgb, layout.background)
         scale = max(1.0, min(4.0, PASS1_WIDTH / prepared.width))
         first = _tesseract(_scaled(prepared, scale), 3, scale)
         texts = [line["text"] for line in sorted(first.lines, key=lambda line: line["box"][1])]
@@ -783,7 +840,7 @@ def read_screenshot(data: bytes) -> dict[str, t.Any]:
             # The code's line again, cut out and scaled up: small text beside a QR code reads far
             # better alone. Where pass 1 saw no label, the rows under the text it did read.
             bands = _label_bands(first, prepared) or _rows_below(first, prepared)
-            contrast = _prepare(rgb, contrast=True)
+            contrast = _prepare(rgb, layout.background, contrast=True)
             for target in LINE_HEIGHTS:
                 if not bands:
                     break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +19,7 @@ from PIL import Image
 from vmrepair_emulator.bootdiag import screen
 from vmrepair_emulator.scenario import load_scenario
 from vmrepair_emulator.storage.accounts import account_keys
-from vmrepair_emulator.testing import EmulatorProcess
+from vmrepair_emulator.testing import ControlClient, EmulatorProcess
 
 SCENARIO = "fleet-mixed"
 SPECS = {vm["name"]: vm for vm in load_scenario(SCENARIO).virtual_machines}
@@ -44,6 +45,18 @@ def _retrieve(process: EmulatorProcess, name: str, minutes: int = 30) -> tuple[s
 
 def _download(process: EmulatorProcess, url: str) -> bytes:
     return BlobClient.from_blob_url(url, connection_verify=process.ca_bundle).download_blob().readall()
+
+
+def _blob_log(control: ControlClient, until: Callable[[list[dict[str, Any]]], bool],
+              since: int = 0) -> list[dict[str, Any]]:
+    """The blob request records once `until(records)` holds (or after 10 s): they come from Azurite's
+    debug log, which Azurite writes a moment after answering."""
+    deadline = time.monotonic() + 10
+    records = control.requests("blob", since)
+    while not until(records) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        records = control.requests("blob", since)
+    return records
 
 
 def _expected_background(spec: dict[str, Any]) -> tuple[int, int, int]:
@@ -176,9 +189,10 @@ def test_expired_sas_knob_gives_403(mixed: EmulatorProcess, expiry_s: int) -> No
     _screenshot_url, serial_url = _retrieve(mixed, name, minutes=60)  # the knob wins over what was asked
     with pytest.raises(HttpResponseError) as info:
         _download(mixed, serial_url)
-    assert info.value.status_code == 403
-    refused = [r for r in control.requests("blob")[mark:] if r["status"] == 403]
     # Azurite's code; Azure answers AuthenticationFailed.
+    assert (info.value.status_code, info.value.error_code) == (403, "AuthorizationFailure")
+    records = _blob_log(control, lambda found: any(r["status"] == 403 for r in found), since=mark)
+    refused = [r for r in records if r["status"] == 403]
     assert refused and refused[-1]["error_code"] == "AuthorizationFailure"
     control.set_knobs(bootdiag_sas_expiry_s=None)
     assert _download(mixed, _retrieve(mixed, name)[1])  # as requested again
@@ -189,10 +203,13 @@ def test_fleet_blobs_are_published_lazily_once_per_vm(tmp_path: Path) -> None:
     try:
         control = process.control()
 
-        def uploads() -> list[dict[str, Any]]:
-            return [r for r in control.requests("blob") if r.get("operation") == "BlockBlob_Upload"]
+        def uploads(expected: int) -> list[dict[str, Any]]:
+            def selected(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                return [r for r in records if r.get("operation") == "BlockBlob_Upload"]
 
-        assert uploads() == []  # fleet VMs are not published at start
+            return selected(_blob_log(control, lambda records: len(selected(records)) >= expected))
+
+        assert uploads(0) == []  # fleet VMs are not published at start
         name = next(n for n in WITH_BOOT_DIAGNOSTICS
                     if n.startswith("mix-") and (SPECS[n]["screenshot"], SPECS[n]["serial_log"]) == ("auto", "auto"))
         others = [n for n in WITH_BOOT_DIAGNOSTICS if n.startswith("legacy-")]
@@ -213,8 +230,9 @@ def test_fleet_blobs_are_published_lazily_once_per_vm(tmp_path: Path) -> None:
         assert len(results) == len(threads) and not [r for r in results if isinstance(r, Exception)]
         guid = process.mgmt_client(ComputeManagementClient).virtual_machines.get(
             SPECS[name]["resource_group"], name).vm_id
-        assert len([r for r in uploads() if guid in r["path"]]) == 2  # screenshot and serial log, once each
-        assert len(uploads()) == 2 * (1 + len(others))
+        expected = 2 * (1 + len(others))  # a screenshot and a serial log per VM, once each
+        assert len(uploads(expected)) == expected
+        assert len([r for r in uploads(expected) if guid in r["path"]]) == 2
         assert len({urlsplit(urls[1]).path for urls in results if guid in urls[1]}) == 1
     finally:
         process.stop()
@@ -253,7 +271,8 @@ def test_virtual_machines_entries_take_the_same_keys_and_are_published_at_start(
     process = EmulatorProcess(str(path), tmp_path / "state").start()
     try:
         control = process.control()
-        uploaded = {r["path"].rsplit("/", 1)[-1].split(".")[0] for r in control.requests("blob")
+        records = _blob_log(control, lambda found: sum(r.get("operation") == "BlockBlob_Upload" for r in found) >= 3)
+        uploaded = {r["path"].rsplit("/", 1)[-1].split(".")[0] for r in records
                     if r.get("operation") == "BlockBlob_Upload"}
         assert uploaded == {"app-01", "lnx-01"}  # at start, before anyone asked
         compute = process.mgmt_client(ComputeManagementClient)

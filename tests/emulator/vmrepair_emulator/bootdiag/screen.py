@@ -64,7 +64,7 @@ STOP_NAMES = {
 
 
 @lru_cache(maxsize=64)
-def _font(size: int, mono: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _font(size: float, mono: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     name = "DejaVuSansMono.ttf" if mono else "DejaVuSans.ttf"
     for directory in _FONT_DIRS:
         try:
@@ -115,7 +115,8 @@ class _Canvas:
         return round(value * self.k)
 
     def font(self, size: float, mono: bool = False) -> ImageFont.ImageFont:
-        return _font(max(6, round(size * self.k)), mono)
+        # Fractional sizes (Pillow >= 10.1), so that lines wrap at the same words at every size.
+        return _font(max(6.0, round(size * self.k * 4) / 4), mono)
 
     def paragraph(self, x: float, y: float, text: str, size: float, spacing: float, right_margin: float = 40,
                   fill: object = "white") -> float:
@@ -153,11 +154,10 @@ def _qr_like(canvas: _Canvas, x: float, y: float, side: float, seed: str, ink: t
     cell = size / (modules + 2)  # one module of white quiet zone on each side
     canvas.draw.rectangle((left, top, left + size - 1, top + size - 1), fill="white")
     rng = random.Random(seed)
-    finders = ((0, 0), (modules - 7, 0), (0, modules - 7))
+    finders = ((0, 0), (modules - 7, 0), (0, modules - 7))  # top-left corners of the 7x7 finder patterns
 
-    def in_finder(col: int, row: int) -> bool:
-        return any(fx <= col < fx + 8 and fy <= row < fy + 8 for fx, fy in
-                   ((0, 0), (modules - 8, 0), (0, modules - 8)))
+    def in_finder(col: int, row: int) -> bool:  # a finder pattern or the blank separator around it
+        return any(fx - 1 <= col <= fx + 7 and fy - 1 <= row <= fy + 7 for fx, fy in finders)
 
     def module(col: int, row: int) -> None:
         x0, y0 = left + (col + 1) * cell, top + (row + 1) * cell
@@ -248,8 +248,9 @@ def boot_manager_screen(status: str = "0xc0000017", size: tuple[int, int] = SIZE
     margin = round(width * 0.02)
     canvas.draw.rectangle((0, round(line * 0.6), width - 1, round(line * 0.6) + bar), fill=BOOTMGR_GREY)
     title = "Windows Boot Manager"
-    canvas.draw.text(((width - canvas.draw.textlength(title, font=font)) / 2, round(line * 0.6) + (bar - font.size) / 2),
-                     title, font=font, fill=(0, 0, 0))
+    title_y = round(line * 0.6) + (bar - font.size) / 2
+    canvas.draw.text(((width - canvas.draw.textlength(title, font=font)) / 2, title_y), title, font=font,
+                     fill=(0, 0, 0))
     y = round(line * 0.6) + bar + line
     info_lines = info.split("\n")
     details = ["", f"    File: {file}", "", f"    Status: {status}", "", f"    Info: {info_lines[0]}"]
