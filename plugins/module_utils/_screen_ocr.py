@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 import time
 import typing as t
 
@@ -57,6 +58,7 @@ try:
 except ImportError:  # reported as an "unreadable" screen with what to install
     pytesseract = None
 
+_TESSERACT_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 INSTALL_HINT = ("install the Python packages (pip install pillow pytesseract) and the tesseract program "
                 "(Debian/Ubuntu package tesseract-ocr, RPM package tesseract)")
 MAX_TEXT_CHARS = 2000
@@ -579,8 +581,9 @@ class _Ocr(t.NamedTuple):
 def _tesseract(image: t.Any, psm: int, scale: float, offset: tuple[int, int] = (0, 0)) -> _Ocr:
     # tesseract's OpenMP threads cost more than they gain on an image this size (3-4x slower on 2 cores).
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    data = pytesseract.image_to_data(image, config=f"--psm {psm}", output_type=pytesseract.Output.DICT,
-                                     timeout=TESSERACT_TIMEOUT)
+    with _TESSERACT_SLOTS:  # a fleet triage runs many VMs in threads: no more tesseracts than CPUs
+        data = pytesseract.image_to_data(image, config=f"--psm {psm}", output_type=pytesseract.Output.DICT,
+                                         timeout=TESSERACT_TIMEOUT)
     lines: dict[tuple[int, int, int], dict[str, t.Any]] = {}
     for i, word in enumerate(data["text"]):
         key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])

@@ -8,44 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from PIL import Image
 
-from harness import ROOT
-
-sys.path.insert(0, str(ROOT / "tests" / "emulator"))
-from vmrepair_emulator.scenario import load_scenario  # noqa: E402
-
-PLAYBOOK = "vmrepair.azure.triage"
-READ_POST = "VirtualMachines_RetrieveBootDiagnosticsData"
-
-
-def scenario_vm(scenario: str, name: str) -> dict:
-    return next(vm for vm in load_scenario(scenario).virtual_machines if vm["name"] == name)
-
-
-def writes(emulator, since: dict) -> list[dict]:
-    """Requests since `since` that could change something: ARM anything but GET/HEAD and the POST that hands out
-    the boot-diagnostics links; blob storage anything but reads, except the emulator's own publishing of a fleet
-    VM's boot-diagnostics blobs on its first retrieveBootDiagnosticsData (Azure's platform side, done with
-    azure-storage-blob into the VM's bootdiagnostics-* container; the module downloads with requests)."""
-    arm = emulator.requests("arm")[since["arm"]:]
-    blob = emulator.requests("blob")[since["blob"]:]
-    bad = [r for r in arm if r["method"] not in ("GET", "HEAD")
-           and not (r["method"] == "POST" and r.get("operation") == READ_POST)]
-    bad += [r for r in blob if r["method"] not in ("GET", "HEAD")
-            and not (r.get("operation") in ("Container_Create", "BlockBlob_Upload")
-                     and r["path"].split("/")[2].startswith("bootdiagnostics-")
-                     and r.get("user_agent", "").startswith("azsdk-python-storage-blob"))]
-    return bad
-
-
-def marks(emulator) -> dict:
-    return {"arm": len(emulator.requests("arm")), "blob": len(emulator.requests("blob"))}
+from triage_helpers import (PLAYBOOK, READ_POST, fleet_groups, fleet_picks, load_scenario, marks, scenario_vm,
+                            write_inventory, writes)
 
 
 def stop_code_style(html: str) -> str:
@@ -55,11 +24,6 @@ def stop_code_style(html: str) -> str:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def fleet_groups(out: Path) -> dict[str, list[str]]:
-    fleet = json.loads((out / "fleet-report.json").read_text())
-    return {g["key"]: [v["id"] for v in g["vms"]] for g in fleet["groups"]}
 
 
 def check_fleet_consistent(out: Path, hosts: list[str]) -> dict:
@@ -202,35 +166,6 @@ def test_vms_that_collect_dump_refuses_are_reported_not_failed(emulator_for, run
 
 
 # --- fleets: inventory hosts are VMs -------------------------------------------------------------
-
-def fleet_picks(scenario: str) -> list[dict]:
-    """One VM of each kind the fleet scenario has, chosen by what they are (scenario entries)."""
-    vms = load_scenario(scenario).virtual_machines
-    plain = [v for v in vms if v["screenshot"] == "auto" and v["serial_log"] == "auto" and v["power_state"] == "running"]
-    kinds = {
-        "linux": lambda v: v["os_type"] == "Linux" and v["boot_diagnostics"] != "disabled",
-        "bootdiag_off": lambda v: v["os_type"] == "Windows" and v["boot_diagnostics"] == "disabled",
-        "ems_stop": lambda v: v["os_type"] == "Windows" and v["ems"] and v["stop_code"] and v["boot_diagnostics"] == "managed",
-        "ems_stop_custom": lambda v: v["os_type"] == "Windows" and v["ems"] and v["stop_code"] and v["boot_diagnostics"] == "custom",
-        "ocr_stop": lambda v: v["os_type"] == "Windows" and not v["ems"] and v["stop_code"] and v["boot_diagnostics"] != "disabled",
-        "healthy": lambda v: v["os_type"] == "Windows" and not v["stop_code"] and v["boot_diagnostics"] == "managed",
-    }
-    picks = []
-    for kind, wanted in kinds.items():
-        vm = next(v for v in plain if wanted(v))
-        picks.append(dict(vm, kind=kind))
-    garbage = next(v for v in vms if v["serial_log"] == "garbage" and v["os_type"] == "Windows")
-    no_shot = next(v for v in vms if v["screenshot"] == "none" and v["serial_log"] == "none")
-    picks += [dict(garbage, kind="garbage_serial_log"), dict(no_shot, kind="nothing_to_read")]
-    return picks
-
-
-def write_inventory(path: Path, vms: list[dict], subscription_id: str, extra_hosts: dict | None = None) -> None:
-    hosts = {vm["name"]: {"vm_name": vm["name"], "resource_group": vm["resource_group"],
-                          "vmrepair_subscription_id": subscription_id} for vm in vms}
-    hosts.update(extra_hosts or {})
-    path.write_text(yaml.safe_dump({"all": {"children": {"broken_vms": {"hosts": hosts}}}}))
-
 
 def test_a_fleet_is_grouped_and_a_missing_vm_is_an_error_not_a_failed_run(emulator_for, run_playbook, tmp_path):
     scenario = load_scenario("fleet-mixed")
