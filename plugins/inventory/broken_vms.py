@@ -75,7 +75,11 @@ options:
     default: [stop_screen, stop_screen_uncertain, unknown]
     choices: [stop_screen, stop_screen_uncertain, no_stop_screen, unknown]
   ocr:
-    description: When to read screenshots with OCR, as the O(vmrepair.azure.boot_diagnostics_info#module:ocr) option.
+    description:
+      - When to read screenshots with OCR, as the O(vmrepair.azure.boot_diagnostics_info#module:ocr) option, except
+        that V(auto) also takes a serial log that shows EMS on (SAC started) without a stop record as "no stop since
+        boot" without reading the screenshot. That saves up to a CPU second per healthy VM; a VM stuck before Windows
+        starts (a Boot Manager error) then shows as C(no_stop_screen) with that reason. V(always) reads every one.
     type: str
     default: auto
     choices: [auto, always, never]

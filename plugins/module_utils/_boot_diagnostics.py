@@ -42,6 +42,7 @@ STOP_CODE_SOURCE = "serial_log_ems"
 DOWNLOAD_TIMEOUT = 120  # seconds, per request (connect and each read)
 OCR_CHOICES = ("auto", "always", "never")
 THUMBNAIL_WIDTH = 240  # pixels: small enough for a fleet report of hundreds of VMs
+THUMBNAIL_COLORS = 32  # a palette keeps a thumbnail of a stop screen to a few KB, its text still legible
 # Azure returns the console screenshot at the VM's console resolution; a few MB bounds any real one.
 MAX_SCREENSHOT_BYTES = 16 * 1024 * 1024
 MAX_SERIAL_LOG_BYTES = 64 * 1024 * 1024
@@ -212,10 +213,15 @@ def triage_vm(
     ocr: str = "auto",
     keep_screenshot: bool = False,
     session: Any = None,
+    trust_ems_silence: bool = False,
     **retrieve_kwargs: Any,
 ) -> TriageOutcome:
     """Triage one VM given its REST JSON (with instance view). One ARM request at most
-    (retrieveBootDiagnosticsData), none for a non-Windows VM or with boot diagnostics off."""
+    (retrieveBootDiagnosticsData), none for a non-Windows VM or with boot diagnostics off.
+
+    trust_ems_silence: with ocr=auto, take a serial log that shows EMS on and no stop record as "no stop
+    since boot" without reading the screenshot. A fleet triage saves a CPU second per healthy VM; it misses
+    a VM that hangs before Windows starts (a boot manager error), which reading the screen would show."""
     summary = summarize_vm(vm, os_disk)
     outcome = TriageOutcome(summary)
     summary.update({"stop_code": None, "stop_code_reason": None, "machine_info": {}, "screen": None,
@@ -245,9 +251,9 @@ def triage_vm(
                                              booted_since=serial["booted_since"])
     outcome.serial_log = serial_bytes
 
-    # OCR costs about a CPU second: in auto mode only where the serial log cannot tell, i.e. not when EMS
-    # recorded the stop, nor when EMS is on and recorded none (Windows would have written one).
-    serial_tells = bool(serial["stop_code"]) or (serial["ems"] and not serial["records"])
+    # OCR costs up to a CPU second: in auto mode only where the serial log cannot tell, i.e. not when EMS
+    # recorded the stop (nor, if trusted, when EMS is on and recorded none: Windows would have written one).
+    serial_tells = bool(serial["stop_code"]) or (trust_ems_silence and serial["ems"] and not serial["records"])
     read_screen = ocr == "always" or (ocr == "auto" and (not serial_tells or serial["booted_since"]))
     screen = None
     if read_screen or keep_screenshot:
@@ -286,7 +292,8 @@ def _save_artifacts(outcome: TriageOutcome, vm_name: str, dests: dict[str, str |
         data = outcome.screenshot
         if kind != "screenshot":
             try:
-                data = to_png(data, THUMBNAIL_WIDTH if kind == "screenshot_thumbnail" else None)
+                data = (to_png(data, THUMBNAIL_WIDTH, THUMBNAIL_COLORS) if kind == "screenshot_thumbnail"
+                        else to_png(data))
             except ValueError as error:
                 warnings.append(f"Virtual machine '{vm_name}': {dests[kind]} not written: {error}")
                 continue

@@ -130,7 +130,7 @@ def triage_fleet(
         remaining[0] -= 1
         try:
             summary = triage_vm(clients, vm, None, sas_expiry_minutes=sas_expiry_minutes, ocr=ocr, session=session,
-                                raw_response_hook=budget.hook).summary
+                                trust_ems_silence=True, raw_response_hook=budget.hook).summary
         except VmrepairError as error:
             summary = _failed(vm, error)
         summary["tags"] = vm.get("tags") or {}

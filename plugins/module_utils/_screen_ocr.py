@@ -495,10 +495,13 @@ def _decode(data: bytes) -> t.Any:
     return image
 
 
-def to_png(data: bytes, max_width: int | None = None) -> bytes:
-    """The screenshot as a lossless PNG (for reports), scaled down to max_width keeping its aspect ratio."""
+def to_png(data: bytes, max_width: int | None = None, colors: int | None = None) -> bytes:
+    """The screenshot as a PNG (for reports), scaled down to max_width keeping its aspect ratio; lossless
+    unless `colors` asks for a palette of that many colours (thumbnails: a fleet report embeds hundreds)."""
     if max_width is not None and (isinstance(max_width, bool) or not isinstance(max_width, int) or max_width < 1):
         raise ValueError(f"max_width must be a positive number of pixels, not {max_width!r}")
+    if colors is not None and not 2 <= colors <= 256:
+        raise ValueError(f"colors must be from 2 to 256, not {colors!r}")
     image = _decode(data)
     if image.mode not in ("RGB", "RGBA", "L", "LA", "P", "1"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
@@ -507,8 +510,10 @@ def to_png(data: bytes, max_width: int | None = None) -> bytes:
         if image.mode in ("P", "1"):
             image = image.convert("RGB")
         image = image.resize((max_width, height), Image.LANCZOS)
+    if colors is not None:
+        image = _rgb(image).quantize(colors)
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="PNG", optimize=colors is not None)
     return out.getvalue()
 
 

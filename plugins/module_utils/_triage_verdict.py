@@ -103,6 +103,9 @@ def next_steps(vm: dict[str, Any], expected: str = PROCEDURE_STOP_CODE) -> list[
         if screen.get("kind") == "boot_manager":
             return [f"The VM stops in Windows Boot Manager (status {screen.get('status_code') or 'unknown'}), not at a "
                     "stop error: follow Microsoft's article for that boot error; this procedure does not apply."]
+        if not screen:
+            return ["Nothing to collect: EMS shows no stop since the VM booted. If it still does not respond, read "
+                    "its screenshot too: " + _command("vmrepair.azure.triage", vm, "-e", "ocr=always")]
         return ["Nothing to collect: the VM's console shows no stop screen."]
     # unknown
     if not (vm.get("boot_diagnostics") or {}).get("enabled"):

@@ -172,6 +172,72 @@ def test_boot_diagnostics_off_gives_a_reason_and_asks_for_no_sas(world):
     assert "VirtualMachines_RetrieveBootDiagnosticsData" not in operations
 
 
+def mixed_vm(**wanted) -> dict:
+    """The first VM of the fleet-mixed scenario with these spec values (the scenario is the truth)."""
+    from vmrepair_emulator.scenario import load_scenario
+
+    return next(vm for vm in load_scenario("fleet-mixed").virtual_machines
+                if all(vm[key] == value for key, value in wanted.items()))
+
+
+def test_without_an_ems_record_the_stop_code_comes_from_the_screenshot_never_certain(world, tmp_path):
+    emulator, clients = world("fleet-mixed")
+    vm = mixed_vm(os_type="Windows", power_state="running", boot_diagnostics="managed", ems=False,
+                  screenshot="auto", serial_log="auto")
+    dests = {name: str(tmp_path / name) for name in ("serial.log", "shot.bmp", "shot.png", "thumb.png")}
+    result = collect_boot_diagnostics(clients, vm["resource_group"], vm["name"], serial_log_dest=dests["serial.log"],
+                                      screenshot_dest=dests["shot.bmp"], screenshot_png_dest=dests["shot.png"],
+                                      screenshot_thumbnail_dest=dests["thumb.png"])
+    summary = result["vm"]
+    assert summary["stop_code"]["source"] == "screenshot_ocr"
+    assert int(summary["stop_code"]["code"], 16) == int(vm["stop_code"], 16)
+    assert summary["stop_code"]["confidence"] in ("high", "low")
+    assert summary["triage_status"] in ("stop_screen", "stop_screen_uncertain")
+    assert summary["screen"]["kind"] == "stop" and (summary["screen"]["width"], summary["screen"]["height"]) == \
+        tuple(vm["screen_size"])
+    shot = (tmp_path / "shot.bmp").read_bytes()
+    assert shot[:2] == b"BM" and summary["evidence"]["screenshot"]["sha256"] == hashlib.sha256(shot).hexdigest()
+    assert (tmp_path / "shot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "thumb.png").stat().st_size < 12_000  # a palette thumbnail: a few KB
+    assert {f["kind"] for f in result["files"]} == {"serial_log", "screenshot", "screenshot_png", "screenshot_thumbnail"}
+    assert "sig=" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("variant,status,reason", [
+    ({"screenshot": "none", "serial_log": "none"}, "unknown", "no screenshot yet"),
+    ({"screenshot": "blank"}, "unknown", None),  # a deallocated VM's last console
+    ({"screenshot": "lock", "stop_code": None}, "no_stop_screen", "not a stop screen"),
+    ({"serial_log": "garbage", "stop_code": None}, "no_stop_screen", None),
+])
+def test_what_cannot_be_read_is_said_and_never_guessed(world, variant, status, reason):
+    emulator, clients = world("fleet-mixed")
+    vm = mixed_vm(os_type="Windows", boot_diagnostics="managed", **variant)
+    summary = collect_boot_diagnostics(clients, vm["resource_group"], vm["name"])["vm"]
+    assert summary["triage_status"] == status, summary["stop_code_reason"]
+    assert summary["stop_code"] is None or summary["stop_code"]["confidence"] != "certain"
+    assert summary["stop_code_reason"]
+    if reason:
+        assert reason in summary["stop_code_reason"]
+
+
+def test_an_expired_sas_link_is_a_reason_not_a_failure(world, tmp_path):
+    emulator, clients = world("fleet-mixed")
+    vm = mixed_vm(os_type="Windows", power_state="running", boot_diagnostics="managed", ems=False,
+                  screenshot="auto", serial_log="auto")
+    emulator.set_knobs(bootdiag_sas_expiry_s=-60)
+    try:
+        result = collect_boot_diagnostics(clients, vm["resource_group"], vm["name"],
+                                          screenshot_dest=str(tmp_path / "shot.bmp"))
+    finally:
+        emulator.set_knobs(bootdiag_sas_expiry_s=None)
+    summary = result["vm"]
+    assert summary["stop_code"] is None and summary["triage_status"] == "unknown"
+    assert "expired" in summary["evidence"]["screenshot"]["reason"]
+    assert "expired" in summary["stop_code_reason"]
+    assert not (tmp_path / "shot.bmp").exists() and result["warnings"]
+    assert "sig=" not in json.dumps(result)
+
+
 # --- repair VM -----------------------------------------------------------------------------------
 
 

@@ -221,3 +221,25 @@ def test_a_large_fleet_stays_inside_arms_write_budget(emulator_for, tmp_path):
     assert summary["subscriptions"][emulator.env["AZURE_SUBSCRIPTION_ID"]]["arm"]["waits"] > 0
     # ARM refills 10 writes a second once the burst is spent (20 kept in reserve).
     assert seconds >= (len(retrieves) - 180) / 10 * 0.9
+
+
+def test_one_play_over_the_inventory_works_through_every_0xc000021a_vm(emulator_for, run_playbook, tmp_path):
+    """The plugin's group as the play's hosts: the triage playbook reports exactly those VMs."""
+    emulator = emulator_for("fleet-mixed")
+    config = tmp_path / "fleet.broken_vms.yml"
+    config.write_text(yaml.safe_dump({"plugin": "vmrepair.azure.broken_vms"}))
+    vms = load_scenario("fleet-mixed").virtual_machines
+    c21a = {vm["name"] for vm in vms if expected(vm) == ("stop_screen", "0xC000021A", "serial_log_ems")}
+    run = run_playbook(emulator, "vmrepair.azure.triage", "-i", str(config), "-e", "vmrepair_hosts=stop_0xC000021A",
+                       env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    assert run.returncode == 0, run.output[-6000:]
+    out = tmp_path / "out"
+    fleet = json.loads((out / "fleet-report.json").read_text())
+    reported = {vm["id"] for group in fleet["groups"] for vm in group["vms"]}
+    assert c21a <= reported <= {vm["name"] for vm in vms if expected(vm) and expected(vm)[1]
+                                and int(expected(vm)[1], 16) == 0xC000021A}
+    for name in c21a:
+        report = json.loads((out / name / "report.json").read_text())
+        assert report["vm"]["stop_code"]["code"] == "0xC000021A"
+        assert report["vm"]["stop_code"]["confidence"] == "certain"
+        assert any("vmrepair.azure.collect_dump" in step for step in report["next_steps"])
