@@ -23,14 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
-COLLECTIONS = ROOT / ".build" / "collections"
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
-_LINK = COLLECTIONS / "ansible_collections" / "vmrepair" / "azure"
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    _LINK.symlink_to(ROOT)
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+from vmrepair_emulator.testing import put_collection_on_path  # noqa: E402
+
+put_collection_on_path()
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._bugcheck import format_code, parse_code  # noqa: E402
 from ansible_collections.vmrepair.azure.plugins.module_utils._screen_ocr import (  # noqa: E402

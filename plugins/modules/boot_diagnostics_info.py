@@ -16,7 +16,7 @@ description:
     (C(retrieveBootDiagnosticsData)), downloads the serial log and finds the stop code in its
     EMS C(<INSTANCE CLASSNAME="BLUESCREEN">) record (confidence C(certain)).
   - When the serial log has no such record (EMS off), reads the stop code from the screenshot with
-    tesseract OCR (confidence C(high) or C(low), never C(certain)): the C(search online later for this
+    tesseract OCR (confidence C(high) or C(low), never C(certain)), from the C(search online later for this
     error) line or the C(Stop code) line of the stop screen.
   - What cannot be read (no screenshot yet, an expired SAS link, a screen that is not a stop screen, a
     garbled serial log) is said in RV(vm.stop_code_reason); the module fails only when Azure refuses the
@@ -192,7 +192,7 @@ vm:
         confidence:
           description:
             - How sure the reading is. C(certain) only from the EMS record; OCR gives C(high) (read cleanly, a
-              known code) or C(low) (read with corrections: confirm it on the screenshot).
+              known code) or C(low) (read with corrections; confirm it on the screenshot).
           type: str
           sample: certain
         read_as:

@@ -8,22 +8,14 @@ The full matrix is in bench/ocr_bench.py; this file reads a diagonal of it, to s
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
 
 from vmrepair_emulator.bootdiag import screen
+from vmrepair_emulator.testing import put_collection_on_path
 
-ROOT = Path(__file__).resolve().parents[3]
-COLLECTIONS = ROOT / ".build" / "collections"
-_LINK = COLLECTIONS / "ansible_collections" / "vmrepair" / "azure"
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    _LINK.symlink_to(ROOT)
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+put_collection_on_path()
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._bugcheck import (  # noqa: E402
     bugcheck_name,

@@ -92,8 +92,8 @@ def test_a_fleet_vms_os_disk_cannot_be_copied(emulator: Callable[..., EmulatorPr
     compute = process.mgmt_client(ComputeManagementClient)
     vm = compute.virtual_machines.get("mixed-prod-rg", "mix-0003")
     disk_id = vm.storage_profile.os_disk.managed_disk.id
-    snapshot = Snapshot(location=vm.location, creation_data=CreationData(create_option="Copy",
-                                                                        source_resource_id=disk_id))
+    snapshot = Snapshot(location=vm.location,
+                        creation_data=CreationData(create_option="Copy", source_resource_id=disk_id))
     with pytest.raises(HttpResponseError) as info:
         compute.snapshots.begin_create_or_update("mixed-prod-rg", "mix-0003-snap", snapshot).result()
     assert info.value.status_code == 409

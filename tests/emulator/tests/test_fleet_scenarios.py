@@ -76,8 +76,8 @@ def test_fleet_500_is_the_mix_it_promises() -> None:
     broken = [vm for vm in vms if vm["stop_code"]]
     assert len(broken) == 200
     assert all(vm["os_type"] == "Windows" for vm in broken)
-    assert Counter(vm["stop_code"] for vm in broken) == {"0xC000021A": 110, "0xEF": 30, "0x7E": 24, "0xD1": 20,
-                                                          "0x1E": 10, "0x50": 6}
+    assert Counter(vm["stop_code"] for vm in broken) == {
+        "0xC000021A": 110, "0xEF": 30, "0x7E": 24, "0xD1": 20, "0x1E": 10, "0x50": 6}
     assert sum(vm["os_type"] == "Linux" for vm in vms) == 25
     assert sum(not vm["ems"] for vm in broken) == 20
     assert Counter(vm["boot_diagnostics"] for vm in vms) == {"managed": 475, "custom": 15, "disabled": 10}

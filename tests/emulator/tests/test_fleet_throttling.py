@@ -66,8 +66,8 @@ def test_compute_header_counts_down_per_vm_and_per_subscription(mixed: EmulatorP
     assert _remaining(_list_headers(compute)) == {"HighCostGetSubscriptionMaximum": 899}  # 900 (300/min), no per-VM
 
     # With a slow subscription bucket, every VM's GET takes from the same subscription count.
-    mixed.control().set_knobs(throttle_limits={"compute": {"LowCostGet": {"subscription": {"bucket": 100,
-                                                                                         "refill_per_min": 1}}}})
+    limits = {"compute": {"LowCostGet": {"subscription": {"bucket": 100, "refill_per_min": 1}}}}
+    mixed.control().set_knobs(throttle_limits=limits)
     counts = [_remaining(compute.virtual_machines.get(RG, name, cls=_headers)) for name in NAMES[:3]]
     assert [c["LowCostGetSubscriptionMaximum"] for c in counts] == [99, 98, 97]
     assert [c["LowCostGetResource"] for c in counts] == [35, 35, 35]
@@ -118,7 +118,7 @@ def test_compute_refuses_a_vm_past_its_low_cost_get_bucket(mixed: EmulatorProces
     compute = _compute(mixed)
     busy, other = NAMES[:2]
     mark = control.mark()
-    counts = [_remaining(compute.virtual_machines.get(RG, busy, cls=_headers))["LowCostGetResource"] for _ in range(3)]
+    counts = [_remaining(compute.virtual_machines.get(RG, busy, cls=_headers))["LowCostGetResource"] for _attempt in range(3)]
     assert counts == [2, 1, 0]
     with pytest.raises(HttpResponseError) as info:
         compute.virtual_machines.retrieve_boot_diagnostics_data(RG, busy)
@@ -160,7 +160,7 @@ def test_without_enforcement_buckets_run_dry_but_nothing_is_refused(mixed: Emula
                       throttle_limits={"compute": {"LowCostGet": {"resource": {"bucket": 2, "refill_per_min": 1}}}})
     compute = _compute(mixed)
     name = NAMES[0]
-    counts = [_remaining(compute.virtual_machines.get(RG, name, cls=_headers))["LowCostGetResource"] for _ in range(4)]
+    counts = [_remaining(compute.virtual_machines.get(RG, name, cls=_headers))["LowCostGetResource"] for _attempt in range(4)]
     assert counts == [1, 0, 0, 0]
 
 

@@ -488,7 +488,7 @@ def _shares(total: int, weights: dict[Any, float]) -> list[Any]:
     by_remainder = sorted(range(len(quotas)), key=lambda i: (-(quotas[i][1] - int(quotas[i][1])), i))
     for i in by_remainder[:left]:
         counts[quotas[i][0]] += 1
-    return [key for key, _ in quotas for _ in range(counts[key])]
+    return [key for key, _quota in quotas for _copy in range(counts[key])]
 
 
 def _expand_fleet(ctx: _Ctx, where: str, fleet: dict[str, Any], groups: dict[str, dict[str, Any]],
@@ -537,7 +537,7 @@ def _expand_fleet(ctx: _Ctx, where: str, fleet: dict[str, Any], groups: dict[str
         if isinstance(spec, str):
             values = [spec] * count
         elif isinstance(spec, list):
-            values = [rng.choice(spec) for _ in everyone]
+            values = [rng.choice(spec) for _vm in everyone]
         else:
             values = _shares(count, spec)
             rng.shuffle(values)
@@ -742,8 +742,8 @@ def _check_boot_diagnostics(ctx: _Ctx, where: str, vm: dict[str, Any], accounts:
         if vm["boot_diagnostics"] != "custom":
             raise ctx.fail(f"{where}.boot_diagnostics_storage_account", "needs boot_diagnostics: custom")
         if account not in accounts:
-            raise ctx.fail(f"{where}.boot_diagnostics_storage_account", f"no storage account {account!r} in "
-                                                                         "storage_accounts")
+            raise ctx.fail(f"{where}.boot_diagnostics_storage_account",
+                           f"no storage account {account!r} in storage_accounts")
     if vm["boot_diagnostics"] == "disabled" and (vm["screenshot"], vm["serial_log"]) != ("auto", "auto"):
         raise ctx.fail(f"{where}.screenshot", "a VM with boot_diagnostics: disabled has no screenshot or serial log")
     if vm["screenshot"] == "stop" and not vm["stop_code"]:

@@ -19,6 +19,18 @@ EMULATOR_DIR = Path(__file__).resolve().parent.parent
 COLLECTION_ROOT = EMULATOR_DIR.parent.parent
 
 
+def put_collection_on_path() -> None:
+    """Make `ansible_collections.vmrepair.azure` importable (a link under .build/collections, as `make` makes
+    it), for tests and benchmarks that check the emulator's output with the collection's own readers."""
+    collections = COLLECTION_ROOT / ".build" / "collections"
+    link = collections / "ansible_collections" / "vmrepair" / "azure"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(COLLECTION_ROOT)
+    if str(collections) not in sys.path:
+        sys.path.insert(0, str(collections))
+
+
 def collection_render_script() -> Any:
     """The collection's _scripts.render_script, loaded from its file (the emulator tests do not put
     ansible_collections on sys.path): the scripts exactly as the modules send them."""

@@ -244,23 +244,23 @@ def boot_manager_screen(status: str = "0xc0000017", size: tuple[int, int] = SIZE
     columns = 80
     font = _font(max(6, int(width * 0.94 / columns / 0.602)), mono=True)  # DejaVu Sans Mono: 0.602 em a column
     line = round(font.size * 1.6)
-    bar = round(line * 1.25)
+    band = round(line * 1.25)
     margin = round(width * 0.02)
-    canvas.draw.rectangle((0, round(line * 0.6), width - 1, round(line * 0.6) + bar), fill=BOOTMGR_GREY)
+    canvas.draw.rectangle((0, round(line * 0.6), width - 1, round(line * 0.6) + band), fill=BOOTMGR_GREY)
     title = "Windows Boot Manager"
-    title_y = round(line * 0.6) + (bar - font.size) / 2
+    title_y = round(line * 0.6) + (band - font.size) / 2
     canvas.draw.text(((width - canvas.draw.textlength(title, font=font)) / 2, title_y), title, font=font,
                      fill=(0, 0, 0))
-    y = round(line * 0.6) + bar + line
+    y = round(line * 0.6) + band + line
     info_lines = info.split("\n")
     details = ["", f"    File: {file}", "", f"    Status: {status}", "", f"    Info: {info_lines[0]}"]
     details += [f"          {rest}" for rest in info_lines[1:]]
     for text in _BOOTMGR_TEXT.split("\n") + details:
         canvas.draw.text((margin, y), text, font=font, fill=BOOTMGR_GREY)
         y += line
-    canvas.draw.rectangle((0, height - bar - round(line * 0.4), width - 1, height - round(line * 0.4)),
+    canvas.draw.rectangle((0, height - band - round(line * 0.4), width - 1, height - round(line * 0.4)),
                           fill=BOOTMGR_GREY)
-    footer_y = height - bar - round(line * 0.4) + (bar - font.size) / 2
+    footer_y = height - band - round(line * 0.4) + (band - font.size) / 2
     canvas.draw.text((margin, footer_y), "ENTER=OS Selection", font=font, fill=(0, 0, 0))
     right = "ESC=Recovery"
     canvas.draw.text((width - margin - canvas.draw.textlength(right, font=font), footer_y), right, font=font,

@@ -93,9 +93,10 @@ def garbage_log(seed: str, stop_code: str | None) -> bytes:
     VM reset mid-write), so no complete record and no complete stop code appear."""
     rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big"))
     code = stop_code or "0xC000021A"
-    cut = "\r\n".join(["<?xml><BP>", '<INSTANCE CLASSNAME="BLUESCREEN">',
-                        f'<PROPERTY NAME="STOPCODE" TYPE="string"><VALUE>"{code[:len(code) // 2]}'])
-    noise = bytes(rng.randrange(256) for _ in range(rng.randint(300, 700)))
+    cut = "\r\n".join([
+        "<?xml><BP>", '<INSTANCE CLASSNAME="BLUESCREEN">',
+        f'<PROPERTY NAME="STOPCODE" TYPE="string"><VALUE>"{code[:len(code) // 2]}'])
+    noise = bytes(rng.randrange(256) for _byte in range(rng.randint(300, 700)))
     # The cut ends with a NUL so that no random hex digit can seem to continue the stop code.
-    tail = b"\x00" + bytes(rng.randrange(256) for _ in range(rng.randint(40, 120)))
+    tail = b"\x00" + bytes(rng.randrange(256) for _byte in range(rng.randint(40, 120)))
     return SAC_BANNER.encode("ascii") + noise + CRLF.encode("ascii") + cut.encode("ascii") + tail

@@ -27,7 +27,7 @@ def budget(clock: FakeClock, messages: list[str] | None = None, reserve: int = 2
 def test_a_burst_within_the_bucket_does_not_wait():
     clock = FakeClock()
     arm = budget(clock)
-    for _ in range(180):  # 200 tokens, 20 kept in reserve
+    for _request in range(180):  # 200 tokens, 20 kept in reserve
         arm.acquire("writes")
     assert clock.slept == [] and arm.waits == 0
     arm.acquire("writes")
@@ -38,7 +38,7 @@ def test_beyond_the_bucket_requests_go_at_the_refill_rate_and_it_says_so_once():
     clock, messages = FakeClock(), []
     arm = budget(clock, messages)
     started = clock.now
-    for _ in range(180 + 100):
+    for _request in range(180 + 100):
         arm.acquire("writes", pending=100)
     # 100 requests past the burst at 10 per second.
     assert abs((clock.now - started) - 10.0) < 1e-6
@@ -54,7 +54,7 @@ def test_the_servers_count_corrects_the_estimate_downwards_only():
     arm.acquire("writes")
     arm.acquire("writes")
     assert arm.waits == 0  # 25 -> 23, above the reserve of 20
-    for _ in range(4):
+    for _request in range(4):
         arm.acquire("writes")
     assert arm.waits == 1  # 5 went at once (25 down to the reserve), the 6th waited
     arm.observe("GET", 200, {"x-ms-ratelimit-remaining-subscription-reads": "249"})

@@ -209,7 +209,7 @@ def test_text_is_whitespace_normalised_and_capped() -> None:
 
 @pytest.mark.parametrize("data, says", [
     (b"", "empty"),
-    (bytes(random.Random(7).randrange(256) for _ in range(4096)), "not an image"),
+    (bytes(random.Random(7).randrange(256) for _byte in range(4096)), "not an image"),
     (b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>", "text document"),
     (b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code></Error>', "text document"),
 ])
@@ -238,7 +238,7 @@ def test_uniform_image_is_blank(colour: tuple[int, int, int]) -> None:
 
 def test_random_noise_is_not_a_stop_screen() -> None:
     rng = random.Random(42)
-    image = Image.frombytes("RGB", (640, 480), bytes(rng.randrange(256) for _ in range(640 * 480 * 3)))
+    image = Image.frombytes("RGB", (640, 480), bytes(rng.randrange(256) for _byte in range(640 * 480 * 3)))
     result = read_screenshot(_png(image))
     assert result["screen"] == "other" and result["stop_code"] is None
     assert result["reason"].startswith("the screenshot is not a stop screen: it has no plain background")
@@ -247,7 +247,7 @@ def test_random_noise_is_not_a_stop_screen() -> None:
 
 def test_to_png_is_lossless_and_scales_keeping_the_aspect_ratio() -> None:
     rng = random.Random(3)
-    image = Image.frombytes("RGB", (800, 600), bytes(rng.randrange(256) for _ in range(800 * 600 * 3)))
+    image = Image.frombytes("RGB", (800, 600), bytes(rng.randrange(256) for _byte in range(800 * 600 * 3)))
     png = to_png(_bmp(image))
     decoded = Image.open(io.BytesIO(png))
     assert decoded.format == "PNG" and decoded.size == (800, 600)
