@@ -18,6 +18,7 @@ from harness import COLLECTIONS, ROOT, ensure_collection_link
 
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 from vmrepair_emulator.scenario import load_scenario  # noqa: E402
+from vmrepair_emulator.triage_truth import expected_triage as expected  # noqa: E402
 
 ALL_STATUSES = ["stop_screen", "stop_screen_uncertain", "no_stop_screen", "unknown"]
 RETRIEVE = "VirtualMachines_RetrieveBootDiagnosticsData"
@@ -57,25 +58,6 @@ def arm_since(emulator, seq: int) -> list[dict]:
 def last_seq(emulator) -> int:
     records = emulator.requests()
     return records[-1]["seq"] + 1 if records else 0
-
-
-def expected(vm: dict) -> tuple[str, str | None, str | None] | None:
-    """(status, stop code, source) the plugin must report for a scenario VM; None: not a host."""
-    if vm["os_type"] != "Windows" or vm["power_state"] != "running":
-        return None
-    if vm["boot_diagnostics"] == "disabled":
-        return ("unknown", None, None)
-    ems_record = vm["ems"] and vm["stop_code"] and vm["serial_log"] == "auto"
-    if ems_record:
-        return ("stop_screen", vm["stop_code"], "serial_log_ems")
-    if vm["ems"] and vm["serial_log"] == "auto":
-        return ("no_stop_screen", None, None)  # EMS on, no record: no stop since boot
-    shows = vm["screenshot"] if vm["screenshot"] != "auto" else ("stop" if vm["stop_code"] else "lock")
-    if shows == "stop":
-        return ("stop_screen", vm["stop_code"], "screenshot_ocr")
-    if shows in ("lock", "boot_manager"):
-        return ("no_stop_screen", None, None)
-    return ("unknown", None, None)  # blank, or no screenshot yet
 
 
 def same_code(a: str | None, b: str | None) -> bool:
