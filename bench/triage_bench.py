@@ -43,17 +43,6 @@ def expected_hosts(scenario_name: str) -> dict:
             "min_requests": math.ceil(len(vms) / PAGE_SIZE) + len(with_requests)}
 
 
-def plain(value):
-    """ansible-inventory writes untrusted strings as {"__ansible_unsafe": ...}: the values themselves."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
-
-
 def run_inventory(env: dict, work_dir: Path) -> tuple[float, dict]:
     config = work_dir / "fleet.broken_vms.yml"
     config.write_text("plugin: vmrepair.azure.broken_vms\ninclude_statuses: [stop_screen, stop_screen_uncertain, "
@@ -67,6 +56,8 @@ def run_inventory(env: dict, work_dir: Path) -> tuple[float, dict]:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"ansible-inventory failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    from vmrepair_emulator.triage_truth import plain
+
     return seconds, {"inventory": plain(json.loads(done.stdout)), "stderr": done.stderr}
 
 

@@ -18,21 +18,10 @@ from harness import COLLECTIONS, ROOT, ensure_collection_link
 
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 from vmrepair_emulator.scenario import load_scenario  # noqa: E402
-from vmrepair_emulator.triage_truth import expected_triage as expected  # noqa: E402
+from vmrepair_emulator.triage_truth import expected_triage as expected, plain  # noqa: E402
 
 ALL_STATUSES = ["stop_screen", "stop_screen_uncertain", "no_stop_screen", "unknown"]
 RETRIEVE = "VirtualMachines_RetrieveBootDiagnosticsData"
-
-
-def plain(value):
-    """ansible-inventory writes untrusted strings as {"__ansible_unsafe": ...}: the values themselves."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def run_inventory(emulator, work_dir: Path, config: dict, *args: str, env: dict | None = None):

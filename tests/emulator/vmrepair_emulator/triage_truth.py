@@ -25,3 +25,14 @@ def expected_triage(vm: dict[str, Any]) -> tuple[str, str | None, str | None] | 
     if shows in ("lock", "boot_manager"):
         return ("no_stop_screen", None, None)
     return ("unknown", None, None)  # blank, or no screenshot yet
+
+
+def plain(value: Any) -> Any:
+    """ansible-inventory writes untrusted strings as {"__ansible_unsafe": ...}: the values themselves."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
