@@ -214,3 +214,30 @@ def test_one_play_over_the_inventory_works_through_every_0xc000021a_vm(emulator_
         assert report["vm"]["stop_code"]["code"] == "0xC000021A"
         assert report["vm"]["stop_code"]["confidence"] == "certain"
         assert any("vmrepair.azure.collect_dump" in step for step in report["next_steps"])
+
+
+def test_a_vm_azure_refuses_is_unknown_with_the_reason_and_transient_errors_are_retried(emulator_for, tmp_path):
+    emulator = emulator_for("fleet-mixed")
+    vms = [vm for vm in load_scenario("fleet-mixed").virtual_machines
+           if expected(vm) == ("stop_screen", vm["stop_code"], "serial_log_ems")]
+    gone, flaky = vms[0], vms[1]
+    emulator.set_knobs(faults=[
+        # Deleted between the list and its boot diagnostics.
+        {"match": {"operation": RETRIEVE, "path_regex": f"/virtualMachines/{gone['name']}/"}, "status": 404,
+         "code": "ResourceNotFound",
+         "message": f"The Resource 'Microsoft.Compute/virtualMachines/{gone['name']}' was not found."},
+        # A transient error: the SDK's retry policy takes it.
+        {"match": {"operation": RETRIEVE, "path_regex": f"/virtualMachines/{flaky['name']}/"}, "status": 503,
+         "count": 1},
+    ])
+    try:
+        done, listing = run_inventory(emulator, tmp_path, {"include_statuses": ALL_STATUSES})
+    finally:
+        emulator.set_knobs(faults=[])
+    assert done.returncode == 0, done.stderr[-4000:]
+    hostvars = listing["_meta"]["hostvars"]
+    assert hostvars[gone["name"]]["vmrepair_triage_status"] == "unknown"
+    assert hostvars[gone["name"]]["vmrepair_stop_code"] is None
+    assert "was not found" in hostvars[gone["name"]]["vmrepair_stop_code_reason"]
+    assert same_code(hostvars[flaky["name"]]["vmrepair_stop_code"], flaky["stop_code"])
+    assert hostvars[flaky["name"]]["vmrepair_stop_code_confidence"] == "certain"
