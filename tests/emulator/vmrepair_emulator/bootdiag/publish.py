@@ -62,7 +62,7 @@ def blob_names(vm_name: str, vm_guid: str, account: str | None = None) -> BootDi
 # ---- screenshots ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)  # a 800x600 BMP is 1.4 MB: 64 distinct screens are plenty for any fleet
 def render_screenshot(kind: str, stop_code: str | None, style: str | None, size: tuple[int, int],
                       minute: str | None = None) -> bytes:
     """The BMP of a Windows console; cached, so identical screens of a fleet render once. `minute`
