@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._rest_json import dig as _dig
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import (
@@ -23,7 +23,6 @@ from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients impo
 )
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import (
     AzureInputError,
-    AzureOperationError,
     redact_url,
     scrub,
     translate_azure_error,
@@ -102,12 +101,6 @@ def summarize_vm(vm: dict[str, Any], os_disk: dict[str, Any] | None) -> dict[str
     }
 
 
-def stop_code_from_serial_log(text: str | bytes | None) -> tuple[dict[str, Any] | None, dict[str, Any], str | None]:
-    """(stop_code, machine_info, reason) from the serial log's EMS BLUESCREEN record."""
-    reading = read_serial_log(text)
-    return reading["stop_code"], reading["machine_info"], reading["reason"]
-
-
 def read_serial_log(text: str | bytes | None) -> dict[str, Any]:
     """{stop_code, machine_info, reason, records, booted_since} from a serial log's EMS record."""
     if not text:
@@ -158,14 +151,6 @@ def fetch_blob(url: str, what: str, session: Any = None, limit: int = MAX_SCREEN
     return bytes(content), None
 
 
-def download(url: str, what: str) -> bytes | None:
-    """GET a SAS URL; None when the blob does not exist (yet); AzureOperationError otherwise."""
-    content, reason = fetch_blob(url, what)
-    if content is None and reason and not reason.startswith("there is no"):
-        raise AzureOperationError(reason[0].upper() + reason[1:])
-    return content
-
-
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -214,6 +199,7 @@ def triage_vm(
     keep_screenshot: bool = False,
     session: Any = None,
     trust_ems_silence: bool = False,
+    before_request: Callable[[], Any] | None = None,
     **retrieve_kwargs: Any,
 ) -> TriageOutcome:
     """Triage one VM given its REST JSON (with instance view). One ARM request at most
@@ -221,7 +207,8 @@ def triage_vm(
 
     trust_ems_silence: with ocr=auto, take a serial log that shows EMS on and no stop record as "no stop
     since boot" without reading the screenshot. A fleet triage saves a CPU second per healthy VM; it misses
-    a VM that hangs before Windows starts (a boot manager error), which reading the screen would show."""
+    a VM that hangs before Windows starts (a boot manager error), which reading the screen would show.
+    before_request: called just before the ARM request, if one is made (a fleet's pacing)."""
     summary = summarize_vm(vm, os_disk)
     outcome = TriageOutcome(summary)
     summary.update({"stop_code": None, "stop_code_reason": None, "machine_info": {}, "screen": None,
@@ -239,6 +226,8 @@ def triage_vm(
         summary["next_steps"] = next_steps(summary)
         return outcome
 
+    if before_request is not None:
+        before_request()
     screenshot_url, serial_url = retrieve_urls(clients, summary["resource_group"], summary["name"],
                                                sas_expiry_minutes, **retrieve_kwargs)
     serial_bytes, serial_failure = (fetch_blob(serial_url, "serial log", session, MAX_SERIAL_LOG_BYTES) if serial_url

@@ -120,17 +120,13 @@ def triage_fleet(
     if progress:
         progress(f"subscription {clients.subscription_id}: {len(listed)} VMs listed, {len(candidates)} to triage")
     session = _session(workers)
-    remaining = [len(candidates)]
 
-    def one(vm: dict[str, Any]) -> dict[str, Any]:
-        enabled = bool(((vm.get("properties") or {}).get("diagnosticsProfile") or {}).get("bootDiagnostics", {})
-                       .get("enabled"))
-        if enabled:
-            budget.acquire("writes", pending=remaining[0])
-        remaining[0] -= 1
+    def one(numbered: tuple[int, dict[str, Any]]) -> dict[str, Any]:
+        index, vm = numbered
         try:
             summary = triage_vm(clients, vm, None, sas_expiry_minutes=sas_expiry_minutes, ocr=ocr, session=session,
-                                trust_ems_silence=True, raw_response_hook=budget.hook).summary
+                                trust_ems_silence=True, raw_response_hook=budget.hook,
+                                before_request=lambda: budget.acquire("writes", pending=len(candidates) - index)).summary
         except VmrepairError as error:
             summary = _failed(vm, error)
         summary["tags"] = vm.get("tags") or {}
@@ -138,7 +134,7 @@ def triage_fleet(
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(one, candidates))
+            results = list(pool.map(one, enumerate(candidates)))
     finally:
         session.close()
     return {"vms": results, "listed": len(listed), "skipped": skipped,

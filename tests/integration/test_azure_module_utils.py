@@ -9,18 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-COLLECTIONS = ROOT / ".build" / "collections"
-_LINK = COLLECTIONS / "ansible_collections" / "vmrepair" / "azure"
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    _LINK.symlink_to(ROOT)
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+from harness import COLLECTIONS  # harness puts tests/emulator on sys.path
+from vmrepair_emulator.testing import put_collection_on_path  # noqa: E402
+
+put_collection_on_path()
 
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_clients import connect  # noqa: E402
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import (  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.vmrepair.azure.plugins.module_utils._azure_errors import AzureInputError
 from ansible_collections.vmrepair.azure.plugins.module_utils._local_files import save_file
 from ansible_collections.vmrepair.azure.plugins.module_utils._boot_diagnostics import (
-    stop_code_from_serial_log,
+    read_serial_log,
     summarize_vm,
 )
 
@@ -73,24 +73,35 @@ def test_boot_diagnostics_off(vm):
 
 
 def test_stop_code_from_ems_record():
-    stop_code, machine_info, reason = stop_code_from_serial_log(EMS_LOG.encode())
+    reading = read_serial_log(EMS_LOG.encode())
+    stop_code, machine_info, reason = reading["stop_code"], reading["machine_info"], reading["reason"]
     assert stop_code == {"code": "0xC000021A", "name": "STATUS_SYSTEM_PROCESS_TERMINATED",
                          "source": "serial_log_ems", "confidence": "certain"}
     assert machine_info["name"] == "WEB-01" and machine_info["os_build"] == "20348"
-    assert reason is None
+    assert reason is None and reading["ems"] and reading["records"] == 1 and not reading["booted_since"]
 
 
 def test_no_stop_code_without_ems_record_says_why():
     text = "Microsoft Azure VM Health Report\n{...}\n"
     if (REALDATA_SERIAL / "azure_serial_vm_health_report_no_sac_fragment.txt").exists():
         text = (REALDATA_SERIAL / "azure_serial_vm_health_report_no_sac_fragment.txt").read_text()
-    stop_code, _info, reason = stop_code_from_serial_log(text)
-    assert stop_code is None and "BLUESCREEN" in reason
+    reading = read_serial_log(text)
+    assert reading["stop_code"] is None and "BLUESCREEN" in reading["reason"] and not reading["ems"]
 
 
 def test_empty_serial_log_says_so():
-    stop_code, _info, reason = stop_code_from_serial_log(b"")
-    assert stop_code is None and "empty" in reason
+    reading = read_serial_log(b"")
+    assert reading["stop_code"] is None and "empty" in reading["reason"]
+
+
+def test_a_new_boot_after_the_last_stop_is_noticed():
+    reading = read_serial_log(EMS_LOG + "\r\nComputer is booting, SAC started and initialized.\r\n\r\nSAC>")
+    assert reading["stop_code"]["code"] == "0xC000021A" and reading["booted_since"]
+
+
+def test_ems_on_without_a_record_says_no_stop_since_boot():
+    reading = read_serial_log("Computer is booting, SAC started and initialized.\r\n\r\nSAC>")
+    assert reading["stop_code"] is None and reading["ems"] and "recorded no stop" in reading["reason"]
 
 
 def test_save_file_writes_only_when_content_differs(tmp_path):
